@@ -1,0 +1,293 @@
+"""Transformers backend: batched log-probabilities with the shared prompt prefix computed once.
+
+Within one group (a subject: same header and few-shot examples) every prompt starts with the same
+tokens. The backend finds that longest common token prefix, runs it through the model once, and
+runs only each prompt's remaining tokens against a copy of its key/value cache. With
+`prefix_cache=False` the prefix length is 0 and the same code scores whole prompts.
+
+Rows are right-padded: with causal attention a real token never attends to a later pad, so no
+attention mask is needed and the pads' outputs are simply not read.
+
+Tokenisation follows lm-evaluation-harness exactly (`_encode_pair`): trailing whitespace of the
+context moves to the continuation, and the continuation's tokens are those of `context +
+continuation` after the context's own tokens.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from harness.backends.base import Backend, ScoreBatch, ScoreRequest, TokenStats
+from harness.errors import UserError
+from harness.registry import ResolvedModel
+
+log = logging.getLogger(__name__)
+
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+
+
+@dataclass
+class _Row:
+    """One model input: the tokens to run and which (position, target) log-probs to read."""
+
+    question: int
+    tokens: list[int]
+    reads: list[tuple[int, int | None]]  # (position, target id); None target = read the letter ids
+
+
+def _common_prefix(rows: list[list[int]]) -> int:
+    first = rows[0]
+    n = min(len(r) for r in rows)
+    for other in rows[1:]:
+        i = 0
+        limit = min(n, len(other))
+        while i < limit and other[i] == first[i]:
+            i += 1
+        n = i
+        if n == 0:
+            break
+    return n
+
+
+class HFBackend(Backend):
+    name = "hf"
+
+    def __init__(
+        self,
+        model: ResolvedModel,
+        device: str = "auto",
+        dtype: str = "auto",
+        batch_size: int = 16,
+        prefix_cache: bool = True,
+        max_length: int | None = None,
+        trust_remote_code: bool | None = None,
+    ) -> None:
+        import torch
+        import transformers
+
+        if dtype not in DTYPES:
+            raise UserError(f"unknown dtype '{dtype}' (choose from {', '.join(DTYPES)})")
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise UserError("--device cuda asked for, but torch sees no CUDA device")
+        if dtype == "auto":
+            dtype = "bfloat16" if device.startswith("cuda") else "float32"
+        self.device, self.dtype_name = device, dtype
+        self.batch_size = max(1, int(batch_size))
+        self.prefix_cache = prefix_cache
+        self.model_ref = model
+        trust = model.trust_remote_code if trust_remote_code is None else trust_remote_code
+        kwargs: dict[str, Any] = {"revision": model.revision, "trust_remote_code": trust}
+        transformers.utils.logging.disable_progress_bar()  # our own bar is the one that matters
+        try:
+            self.tokenizer = transformers.AutoTokenizer.from_pretrained(model.path, **kwargs)
+            self.model = transformers.AutoModelForCausalLM.from_pretrained(
+                model.path, dtype=getattr(torch, dtype), **kwargs
+            )
+        except OSError as exc:
+            first = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+            raise UserError(f"could not load model '{model.path}': {first}") from None
+        if model.adapter:
+            from peft import PeftModel
+
+            try:
+                self.model = PeftModel.from_pretrained(self.model, model.adapter)
+            except (OSError, ValueError) as exc:
+                raise UserError(f"could not load adapter '{model.adapter}': {str(exc).splitlines()[0]}") from None
+        if model.chat_template:
+            self.tokenizer.chat_template = model.chat_template
+        self.model.to(device).eval()
+        config = self.model.config
+        self.max_length = max_length or getattr(config, "max_position_embeddings", None) or 2048
+        self.revision = model.revision or getattr(config, "_commit_hash", None)
+        self._stats = TokenStats()
+        self._torch = torch
+
+    # -- tokenisation (lm-eval semantics) -------------------------------------------------
+    def _encode_many(self, texts: Sequence[str]) -> list[list[int]]:
+        bos = self.tokenizer.bos_token
+        plain = [i for i, t in enumerate(texts) if not (bos and t.startswith(bos))]
+        out: list[list[int]] = [[] for _ in texts]
+        if plain:
+            enc = self.tokenizer([texts[i] for i in plain])["input_ids"]
+            for i, ids in zip(plain, enc, strict=True):
+                out[i] = list(ids)
+        rest = [i for i in range(len(texts)) if i not in set(plain)]
+        if rest:
+            enc = self.tokenizer([texts[i] for i in rest], add_special_tokens=False)["input_ids"]
+            for i, ids in zip(rest, enc, strict=True):
+                out[i] = list(ids)
+        return out
+
+    @staticmethod
+    def _split_space(context: str, continuation: str) -> tuple[str, str]:
+        n = len(context) - len(context.rstrip())
+        if n:
+            return context[:-n], context[-n:] + continuation
+        return context, continuation
+
+    def encode_pairs(self, context: str, continuations: Sequence[str]) -> tuple[list[int], list[list[int]]]:
+        """(context tokens, each continuation's tokens) as lm-eval computes them."""
+        pairs = [self._split_space(context, c) for c in continuations]
+        ctx = pairs[0][0]
+        encoded = self._encode_many([ctx] + [c + k for c, k in pairs])
+        ctx_enc = encoded[0]
+        return ctx_enc, [whole[len(ctx_enc):] for whole in encoded[1:]]
+
+    def letter_token_ids(self, context: str, continuations: Sequence[str]) -> list[int] | None:
+        pairs = [self._split_space(context, c) for c in continuations]
+        if len({c for c, _ in pairs}) != 1:
+            return None
+        encoded = self._encode_many([pairs[0][0]] + [c + k for c, k in pairs])
+        ctx = encoded[0]
+        ids = []
+        for whole in encoded[1:]:
+            if whole[: len(ctx)] != ctx or len(whole) != len(ctx) + 1:
+                return None
+            ids.append(whole[-1])
+        return ids if len(set(ids)) == len(ids) else None
+
+    def apply_chat_template(self, text: str) -> str:
+        if not getattr(self.tokenizer, "chat_template", None):
+            raise UserError(f"model '{self.model_ref.name}' has no chat template; drop --chat-template")
+        return self.tokenizer.apply_chat_template(
+            [{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True
+        )
+
+    # -- scoring ---------------------------------------------------------------------------
+    def _rows(
+        self, requests: Sequence[ScoreRequest], method: str, letter_ids: dict[str, list[int]] | None
+    ) -> list[_Row]:
+        rows: list[_Row] = []
+        limit = self.max_length
+        if method == "letter":
+            contexts = [self._split_space(r.context, r.continuations[0])[0] for r in requests]
+            for i, tokens in enumerate(self._encode_many(contexts)):
+                tokens = tokens[-limit:]
+                rows.append(_Row(i, tokens, [(len(tokens) - 1, None)]))
+            return rows
+        for i, request in enumerate(requests):
+            ctx, conts = self.encode_pairs(request.context, request.continuations)
+            for cont in conts:
+                whole = (ctx + cont)[-(limit + 1):]
+                inp = whole[:-1]
+                start = len(inp) - len(cont)
+                rows.append(_Row(i, inp, [(start + j, cont[j]) for j in range(len(cont))]))
+        return rows
+
+    def _plan(self, rows: list[_Row], requests: Sequence[ScoreRequest]) -> list[tuple[str, list[list[_Row]]]]:
+        """Group rows by prompt group, then cut each group into batches of whole questions,
+        longest first. The plan depends only on the requests, never on what is already done."""
+        by_group: dict[str, dict[int, list[_Row]]] = {}
+        for row in rows:
+            by_group.setdefault(requests[row.question].group, {}).setdefault(row.question, []).append(row)
+        plan = []
+        for group, questions in by_group.items():
+            order = sorted(questions, key=lambda q: (-max(len(r.tokens) for r in questions[q]), q))
+            batches: list[list[_Row]] = []
+            current: list[_Row] = []
+            for q in order:
+                if current and len(current) + len(questions[q]) > self.batch_size:
+                    batches.append(current)
+                    current = []
+                current.extend(questions[q])
+            if current:
+                batches.append(current)
+            plan.append((group, batches))
+        return plan
+
+    def score(
+        self,
+        requests: Sequence[ScoreRequest],
+        method: str,
+        letter_ids: dict[str, list[int]] | None = None,
+        done: set[int] | None = None,
+    ) -> Iterator[ScoreBatch]:
+        torch = self._torch
+        done = done or set()
+        rows = self._rows(requests, method, letter_ids)
+        for group, batches in self._plan(rows, requests):
+            todo = [b for b in batches if not {r.question for r in b} <= done]
+            group_rows = [r for b in batches for r in b]
+            self._stats.prompt_tokens += sum(len(r.tokens) for r in group_rows)
+            if not todo:
+                continue
+            prefix_len = 0
+            if self.prefix_cache and len(group_rows) > 1:
+                prefix_len = _common_prefix([r.tokens for r in group_rows])
+                first_read = min(pos for r in group_rows for pos, _ in r.reads)
+                prefix_len = min(prefix_len, first_read, min(len(r.tokens) for r in group_rows) - 1)
+            with torch.inference_mode():
+                prefix_kv = self._prefix_kv(group_rows[0].tokens[:prefix_len]) if prefix_len > 0 else None
+                ids = (letter_ids or {}).get(group)
+                for batch in todo:
+                    yield self._run_batch(batch, prefix_len, prefix_kv, ids)
+
+    def _prefix_kv(self, tokens: list[int]) -> list[tuple[Any, Any]]:
+        torch = self._torch
+        out = self.model(input_ids=torch.tensor([tokens], device=self.device), use_cache=True)
+        self._stats.computed_tokens += len(tokens)
+        return [(layer.keys, layer.values) for layer in out.past_key_values.layers]
+
+    def _run_batch(
+        self, batch: list[_Row], prefix_len: int, prefix_kv: list[tuple[Any, Any]] | None, letter_ids: list[int] | None
+    ) -> ScoreBatch:
+        torch = self._torch
+        from transformers import DynamicCache
+
+        suffixes = [r.tokens[prefix_len:] for r in batch]
+        width = max(len(s) for s in suffixes)
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        input_ids = torch.tensor([s + [pad] * (width - len(s)) for s in suffixes], device=self.device)
+        self._stats.computed_tokens += sum(len(s) for s in suffixes)
+        kwargs: dict[str, Any] = {}
+        if prefix_kv is not None:
+            n = len(batch)
+            kwargs["past_key_values"] = DynamicCache(
+                [(k.expand(n, -1, -1, -1), v.expand(n, -1, -1, -1)) for k, v in prefix_kv]
+            )
+        positions = sorted({pos - prefix_len for r in batch for pos, _ in r.reads})
+        index = {p: i for i, p in enumerate(positions)}
+        keep = torch.tensor(positions, device=self.device)
+        logits = self.model(input_ids=input_ids, use_cache=prefix_kv is not None, logits_to_keep=keep, **kwargs).logits
+        logprobs = torch.log_softmax(logits.float(), dim=-1)
+        per_question: dict[int, list[float]] = {}
+        for b, row in enumerate(batch):
+            if letter_ids is not None:
+                pos = row.reads[0][0] - prefix_len
+                per_question[row.question] = logprobs[b, index[pos], letter_ids].tolist()
+            else:
+                total = sum(float(logprobs[b, index[pos - prefix_len], target]) for pos, target in row.reads)
+                per_question.setdefault(row.question, []).append(total)
+        indices = list(per_question)
+        return ScoreBatch(indices=indices, logprobs=[per_question[i] for i in indices])
+
+    def describe(self) -> dict[str, Any]:
+        import torch
+        import transformers
+
+        info = {
+            "backend": self.name,
+            "model_path": self.model_ref.path,
+            "revision": self.revision,
+            "adapter": self.model_ref.adapter,
+            "dtype": self.dtype_name,
+            "device": self.device,
+            "batch_size": self.batch_size,
+            "prefix_cache": self.prefix_cache,
+            "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
+        }
+        if self.model_ref.adapter:
+            import peft
+
+            info["versions"]["peft"] = peft.__version__
+        return info
+
+    def close(self) -> None:
+        del self.model
+        if self.device.startswith("cuda"):
+            self._torch.cuda.empty_cache()

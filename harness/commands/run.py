@@ -1,0 +1,61 @@
+"""`harness run`: score a suite on a model and write a run folder."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from harness.runner import METHODS, RunConfig
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="score a suite on a model", description="Score a suite on a model.")
+    p.add_argument("--suite", required=True, help="suite name (ceval, mmlu, cmmlu, …) or path to a suite .yaml")
+    p.add_argument("--model", required=True, help="catalogue key (KEY or KEY:chat), variant BASE+NAME, local folder or hub id")
+    p.add_argument("--split", help="split to score (default: the suite's, e.g. val for C-Eval)")
+    p.add_argument("--shots", type=int, help="few-shot examples, the first k of the dev split (default: the suite's)")
+    p.add_argument("--subjects", help="comma-separated subjects, categories or subsets (e.g. hard)")
+    p.add_argument("--limit", type=int, help="score only the first N questions of each subject")
+    p.add_argument("--method", default="letter", choices=METHODS, help="letter: next-token log-probs of A-D (default); choice: each option's log-likelihood as lm-eval computes it")
+    p.add_argument("--backend", default="hf", help="hf (transformers) or vllm")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 … (default: cuda when available)")
+    p.add_argument("--dtype", default="auto", help="auto, float32, bfloat16, float16 (auto: bf16 on GPU, fp32 on CPU)")
+    p.add_argument("--batch-size", type=int, default=16, help="sequences per forward pass")
+    p.add_argument("--data-dir", type=Path, help="local folder in the benchmark's release layout (instead of the hub)")
+    p.add_argument("--output", type=Path, help="run folder (default: runs/<suite>-<model>)")
+    p.add_argument("--chat-template", action="store_true", help="wrap each prompt in the model's chat template")
+    p.add_argument("--revision", help="model revision (branch, tag or commit) on the hub")
+    p.add_argument("--no-prefix-cache", action="store_true", help="compute every prompt whole (no shared-prefix reuse)")
+    p.add_argument("--overwrite", action="store_true", help="replace a different run already in --output")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    from harness.render.terminal import print_scores
+    from harness.runner import execute
+
+    output = args.output or Path("runs") / f"{Path(args.suite).stem}-{args.model.replace('/', '_').replace(':', '_')}"
+    config = RunConfig(
+        suite=args.suite,
+        model=args.model,
+        output=output,
+        split=args.split,
+        shots=args.shots,
+        subjects=[s.strip() for s in args.subjects.split(",") if s.strip()] if args.subjects else None,
+        limit=args.limit,
+        method=args.method,
+        backend=args.backend,
+        device=args.device,
+        dtype=args.dtype,
+        batch_size=args.batch_size,
+        data_dir=args.data_dir,
+        chat_template=args.chat_template,
+        revision=args.revision,
+        overwrite=args.overwrite,
+        prefix_cache=not args.no_prefix_cache,
+    )
+    results = execute(config, progress=not args.quiet)
+    print_scores(results)
+    print(f"results: {output / 'results.json'}  records: {output / 'records.jsonl'}")
+    return 0

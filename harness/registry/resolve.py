@@ -1,0 +1,112 @@
+"""Turn a `--model` argument (catalogue key, variant, local folder or Hugging Face id) into what a backend loads."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.errors import UserError
+from harness.registry.catalogue import ModelEntry, load_catalogue
+
+_HF_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """What to load: weights (`path`: a folder or hub id), an optional LoRA adapter, and how."""
+
+    name: str  # what results and reports call it
+    path: str
+    revision: str | None = None
+    adapter: str | None = None
+    trust_remote_code: bool = False
+    chat_template: str | None = None  # a jinja template to use instead of the tokenizer's
+    entry: ModelEntry | None = None
+
+    @property
+    def is_local(self) -> bool:
+        return Path(self.path).is_dir()
+
+
+def _from_entry(entry: ModelEntry, flavour: str | None, catalogue: dict[str, ModelEntry]) -> ResolvedModel:
+    if entry.is_api:
+        raise UserError(
+            f"model '{entry.key}' is API-only ({entry.api.get('provider')}); it cannot be scored by "
+            "log-probabilities: use --method generate"
+        )
+    if entry.is_variant:
+        base_key = entry.base
+        if base_key not in catalogue and not Path(base_key).is_dir():
+            raise UserError(f"variant '{entry.key}' names an unknown base '{base_key}'")
+        base = (
+            _from_entry(catalogue[base_key], flavour, catalogue)
+            if base_key in catalogue
+            else ResolvedModel(name=base_key, path=base_key)
+        )
+        adapter = entry.adapter or {}
+        adapter_ref = adapter.get("path") or adapter.get("hf")
+        if not adapter_ref:
+            raise UserError(f"variant '{entry.key}' has no adapter path")
+        return ResolvedModel(
+            name=entry.key,
+            path=base.path,
+            revision=base.revision,
+            adapter=adapter_ref,
+            trust_remote_code=base.trust_remote_code,
+            chat_template=adapter.get("chat_template") or base.chat_template,
+            entry=entry,
+        )
+    hf = entry.hf or {}
+    if flavour == "chat":
+        repo = hf.get("chat")
+    else:
+        repo = hf.get("base") or hf.get("chat")
+    if not repo:
+        raise UserError(f"model '{entry.key}' has no Hugging Face weights{' for chat' if flavour else ''}")
+    name = entry.key + (":chat" if flavour == "chat" else "")
+    return ResolvedModel(name=name, path=repo, trust_remote_code=entry.trust_remote_code, entry=entry)
+
+
+def _local_folder(path: Path) -> ResolvedModel:
+    adapter_cfg = path / "adapter_config.json"
+    if adapter_cfg.is_file():
+        base = json.loads(adapter_cfg.read_text(encoding="utf-8")).get("base_model_name_or_path")
+        if not base:
+            raise UserError(f"{adapter_cfg}: no base_model_name_or_path")
+        template = path / "chat_template.jinja"
+        return ResolvedModel(
+            name=path.name,
+            path=base,
+            adapter=str(path),
+            chat_template=template.read_text(encoding="utf-8") if template.is_file() else None,
+        )
+    if not (path / "config.json").is_file():
+        raise UserError(f"{path}: not a model folder (no config.json or adapter_config.json)")
+    return ResolvedModel(name=path.name, path=str(path))
+
+
+def resolve_model(arg: str, revision: str | None = None) -> ResolvedModel:
+    """Resolve `arg`: a local folder, `KEY`, `KEY:chat`, a registered variant `BASE+NAME`, or a hub id."""
+    path = Path(arg).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise UserError(f"{arg}: a model must be a folder, not a file")
+        resolved = _local_folder(path.resolve())
+    else:
+        catalogue = load_catalogue()
+        key, _, flavour = arg.partition(":")
+        if key in catalogue:
+            if flavour not in ("", "chat", "base"):
+                raise UserError(f"unknown model flavour ':{flavour}' (use ':chat' or ':base')")
+            resolved = _from_entry(catalogue[key], flavour or None, catalogue)
+        elif _HF_ID.match(arg):
+            resolved = ResolvedModel(name=arg, path=arg)
+        else:
+            close = [k for k in catalogue if arg.lower() in k][:5]
+            hint = f" (did you mean: {', '.join(close)})" if close else "; see `harness models`"
+            raise UserError(f"unknown model '{arg}': not a folder, catalogue key or Hugging Face id{hint}")
+    if revision:
+        resolved = ResolvedModel(**{**resolved.__dict__, "revision": revision})
+    return resolved

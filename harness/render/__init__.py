@@ -1,0 +1,1 @@
+"""Rendering: terminal tables here; HTML reports and the static leaderboard beside them."""

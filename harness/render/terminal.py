@@ -1,0 +1,38 @@
+"""Terminal tables (rich) for run scores."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.2f}"
+
+
+def _ci(ci: list[float]) -> str:
+    return f"[{_pct(ci[0])}, {_pct(ci[1])}]"
+
+
+def print_scores(results: dict[str, Any], console: Console | None = None) -> None:
+    """Category scores, named subsets and overall micro/macro accuracy with 95% intervals."""
+    console = console or Console()
+    scores = results["scores"]
+    proto = results["card"]["protocol"]
+    table = Table(
+        title=f"{results['suite']} · {results['model']} · {proto['split']} · {proto['shots']}-shot · {proto['method']}"
+    )
+    for col in ("group", "questions", "acc % (micro)", "95% CI", "acc % (macro)"):
+        table.add_column(col, justify="left" if col == "group" else "right")
+    for name, group in scores["categories"].items():
+        m = group["micro"]
+        table.add_row(name, str(m["n"]), _pct(m["acc"]), _ci(m["ci95"]), _pct(group["macro"]["acc"]))
+    for name, group in scores.get("subsets", {}).items():
+        m = group["micro"]
+        table.add_row(f"subset: {name}", str(m["n"]), _pct(m["acc"]), _ci(m["ci95"]), _pct(group["macro"]["acc"]))
+    overall = scores["overall"]
+    m = overall["micro"]
+    table.add_row("[bold]overall[/bold]", str(m["n"]), _pct(m["acc"]), _ci(m["ci95"]), _pct(overall["macro"]["acc"]))
+    console.print(table)

@@ -1,0 +1,1 @@
+"""Scoring: from log-probabilities to predictions, and from per-question records to scores and tests."""
