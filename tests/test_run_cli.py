@@ -113,3 +113,15 @@ def test_console_script_no_traceback(tmp_path):
                           capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr
+
+
+def test_chat_template_wraps_prompts(tiny_model, ceval_dir, tmp_path):
+    from harness.runner import RunConfig, execute
+
+    plain = execute(RunConfig(suite="ceval", model=str(tiny_model), output=tmp_path / "p", data_dir=ceval_dir,
+                              subjects=["law"], shots=1), progress=False)
+    chat = execute(RunConfig(suite="ceval", model=str(tiny_model), output=tmp_path / "c", data_dir=ceval_dir,
+                             subjects=["law"], shots=1, chat_template=True), progress=False)
+    assert chat["card"]["protocol"]["chat_template"] is True
+    assert chat["card"]["protocol"]["prompt_hash"] != plain["card"]["protocol"]["prompt_hash"]
+    assert chat["card"]["protocol_id"] != plain["card"]["protocol_id"]
