@@ -112,6 +112,15 @@ def check_comparable(suite: str, base: Run, cand: Run) -> None:
         raise UserError(f"cannot gate {suite}: " + "; ".join(problems))
 
 
+def _check_usable(run: Run) -> None:
+    if not isinstance(run.results.get("card"), dict) or "protocol" not in run.results["card"]:
+        raise UserError(f"{run.path}: results.json has no protocol card (not written by `harness run`?)")
+    for rec in run.records:
+        missing = [k for k in ("id", "subject", "correct") if k not in rec]
+        if missing:
+            raise UserError(f"{run.path}: a record lacks {', '.join(missing)} (not written by `harness run`?)")
+
+
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
@@ -155,6 +164,8 @@ def gate(
     report = GateReport(labels[0], labels[1], max_drop, alpha, per)
     pairs = _pair(baseline, candidate, suites, report)
     for suite, (base, cand) in pairs.items():
+        _check_usable(base)
+        _check_usable(cand)
         check_comparable(suite, base, cand)
     overall: list[GateRow] = []
     groups: list[GateRow] = []

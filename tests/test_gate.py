@@ -213,3 +213,29 @@ def test_minimum_detectable_drop_has_the_power_it_claims():
     assert 0.74 < rejected / 1000 < 0.86
     assert minimum_detectable_drop(4000, alpha, d) < drop < minimum_detectable_drop(250, alpha, d)
     assert math.isinf(minimum_detectable_drop(40, alpha, d))  # 4 discordant questions can never be significant
+
+
+def test_run_without_card_or_fields_is_refused(tmp_path, home, capsys):
+    recs = questions(50)
+    base = write_run(tmp_path / "base", recs, protocol(50))
+    cand = write_run(tmp_path / "cand", recs, protocol(50))
+    (cand / "records.jsonl").write_text("".join(json.dumps({"id": r["id"], "subject": r["subject"]}) + "\n" for r in recs))
+    assert gate("--baseline", str(base), "--candidate", str(cand)) == 2
+    assert "lacks correct" in capsys.readouterr().err
+
+
+def test_documented_commands_parse():
+    """The commands in docs/ci-gate.md (and its workflow) are accepted by the CLI as written."""
+    import re
+    import shlex
+
+    import yaml
+
+    from harness.cli import build_parser
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "ci-gate.md").read_text(encoding="utf-8")
+    yaml.safe_load(re.search(r"```yaml\n(.*?)```", text, re.S).group(1))
+    commands = re.findall(r"^\s*harness ((?:run|gate|baseline) .*)$", text.replace("\\\n", " "), re.M)
+    assert len(commands) >= 6 and any("--per category" in c for c in commands)
+    for command in commands:
+        build_parser().parse_args(shlex.split(command))
