@@ -194,8 +194,8 @@ def gate(
     if blind:
         names = ", ".join(f"{r.suite}/{r.group}" if r.level != "suite" else r.suite for r in blind[:5])
         report.notes.append(
-            f"{len(blind)} row(s) ({names}{', …' if len(blind) > 5 else ''}) have too few questions to reliably "
-            f"catch a {max_drop:g}-point drop (MDD, the minimum detectable drop, is larger)"
+            f"{len(blind)} row(s) ({names}{', …' if len(blind) > 5 else ''}) cannot reliably "
+            f"catch a {max_drop:g}-point drop with their questions and churn (their MDD, minimum detectable drop, is larger)"
         )
     return report
 
