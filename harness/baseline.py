@@ -1,0 +1,124 @@
+"""Baselines: a run's per-question records and protocol card kept for gating later runs against.
+
+A baseline is a folder a team can commit to its repository: `baseline.json` (what was saved, from
+where, when) beside the run's `results.json` and a trimmed `records.jsonl` (one run), or one such
+pair per suite in subfolders (a set of runs). Records keep what the paired test needs (`id`,
+`subject`, `gold`, `pred`, `correct`); question text and options are dropped so that benchmark text
+does not end up in public repositories, where it would leak into future training data.
+
+Baselines saved by name live in `harness_home()/baselines/NAME`. Anywhere a run is expected, the
+gate accepts a run folder, a folder of run folders, a baseline folder or a saved baseline's name.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import harness
+from harness.errors import UserError
+from harness.resources import harness_home
+from harness.results.store import RECORDS, RESULTS, Run, load_run, write_atomic
+
+META = "baseline.json"
+KEPT_FIELDS = ("id", "subject", "gold", "pred", "correct", "method")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def baselines_home() -> Path:
+    return harness_home() / "baselines"
+
+
+def load_runs(path: Path) -> dict[str, Run]:
+    """The finished runs in `path`, by suite: a run folder, or a folder whose subfolders are runs."""
+    if not path.exists():
+        raise UserError(f"{path}: no such folder")
+    if (path / RESULTS).is_file() or path.name == RESULTS or not path.is_dir():
+        run = load_run(path)
+        return {run.results["suite"]: run}
+    runs: dict[str, Run] = {}
+    for child in sorted(p for p in path.iterdir() if p.is_dir()):
+        if not ((child / RESULTS).is_file() or (child / "run.lock.json").is_file()):
+            continue
+        run = load_run(child)
+        suite = run.results["suite"]
+        if suite in runs:
+            raise UserError(f"{path}: two runs of suite '{suite}' ({runs[suite].path.name}, {child.name}); keep one")
+        runs[suite] = run
+    if not runs:
+        raise UserError(f"{path}: not a run folder, a folder of runs or a baseline (no {RESULTS} found)")
+    return runs
+
+
+def resolve(ref: str) -> Path:
+    """A run or baseline folder from a path or a saved baseline's name."""
+    path = Path(ref).expanduser()
+    if path.exists():
+        return path
+    if _NAME.match(ref) and (baselines_home() / ref).is_dir():
+        return baselines_home() / ref
+    saved = ", ".join(sorted(p.name for p in baselines_home().glob("*") if (p / META).is_file())) or "none"
+    raise UserError(f"'{ref}' is neither a folder nor a saved baseline (saved baselines: {saved})")
+
+
+def save(run_path: Path, name: str, parent: Path | None = None, overwrite: bool = False) -> Path:
+    """Copy the runs in `run_path` into `<parent or harness_home()/baselines>/<name>`; returns the folder."""
+    if not _NAME.match(name):
+        raise UserError(f"baseline name '{name}' must be letters, digits, '.', '_' or '-' (no spaces or slashes)")
+    runs = load_runs(run_path)
+    target = (parent.expanduser() if parent else baselines_home()) / name
+    if target.exists():
+        if not overwrite:
+            raise UserError(f"{target} exists; use --overwrite to replace it")
+        if not (target / META).is_file():
+            raise UserError(f"{target} exists and is not a baseline; refusing to replace it")
+        shutil.rmtree(target)
+    tmp = target.with_name(f".{name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    single = (run_path / RESULTS).is_file() or run_path.name == RESULTS
+    for suite, run in runs.items():
+        folder = tmp if single else tmp / suite
+        folder.mkdir(exist_ok=True)
+        _write_run(folder, run)
+    meta = {
+        "name": name,
+        "saved_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "source": str(run_path.resolve()),
+        "harness_version": harness.__version__,
+        "runs": {
+            suite: {
+                "model": run.results.get("model"),
+                "protocol_id": run.card.get("protocol_id"),
+                "questions": len(run.records),
+                "acc": run.results["scores"]["overall"]["micro"]["acc"],
+            }
+            for suite, run in runs.items()
+        },
+    }
+    write_atomic(tmp / META, json.dumps(meta, ensure_ascii=False, indent=2) + "\n")
+    tmp.rename(target)
+    return target
+
+
+def _write_run(folder: Path, run: Run) -> None:
+    records = [{k: r[k] for k in KEPT_FIELDS if k in r} for r in run.records]
+    write_atomic(folder / RECORDS, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+    write_atomic(folder / RESULTS, json.dumps(run.results, ensure_ascii=False, indent=2) + "\n")
+
+
+def list_saved(parent: Path | None = None) -> list[dict[str, Any]]:
+    """Metadata of the baselines saved under `parent` (default `harness_home()/baselines`), by name."""
+    root = parent.expanduser() if parent else baselines_home()
+    found = []
+    for meta_path in sorted(root.glob(f"*/{META}")):
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            continue
+        found.append({**meta, "path": str(meta_path.parent)})
+    return found
