@@ -213,7 +213,8 @@ def read_compare_file(path: Path) -> dict[str, Any] | None:
     for nested in ("overall", "paired", "test", "mcnemar"):
         if isinstance(raw.get(nested), dict):
             flat = {**raw[nested], **flat}
-    out: dict[str, Any] = {"source": path.name, "raw": json.dumps(raw, ensure_ascii=False, indent=2)[:20000]}
+    out: dict[str, Any] = {"source": path.name, "raw": json.dumps(raw, ensure_ascii=False, indent=2)[:20000],
+                           "p_value": None, "delta": None}
     for name in ("fixed", "broken"):
         ids = flat.get(f"{name}_ids") or (flat.get(name) if isinstance(flat.get(name), list) else None)
         out[f"{name}_ids"] = [str(i) for i in ids] if isinstance(ids, list) else []
