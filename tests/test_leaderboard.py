@@ -191,3 +191,12 @@ def test_fifty_models_three_suites_pages_stay_small(tmp_path):
     board = _board(out)
     assert len(board["tables"]) == 1 and len(board["tables"][0]["rows"]) == 50
     assert all(r["rank"] is not None for r in board["tables"][0]["rows"])
+
+
+@pytest.mark.slow
+def test_demo_ends_with_the_site(tmp_path, capsys):
+    assert main(["demo", "--output", str(tmp_path / "demo"), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    index = tmp_path / "demo" / "site" / "index.html"
+    assert index.is_file() and f"open {index.resolve()}" in out
+    assert "tiny-base" in index.read_text(encoding="utf-8")

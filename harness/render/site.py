@@ -451,6 +451,7 @@ def model_context(m: Model, models: dict[str, Model], compares: dict, root: str)
         cats = scores.get("categories", {})
         subjects = _subject_rows(e, info)
         ranked = sorted(subjects, key=lambda r: (-r["acc"], r["subject"]))
+        k = min(EXTREMES, len(ranked) // 2)  # strongest and weakest never overlap
         cmp = compares.get((m.name, e.suite, e.protocol_id))
         chart = bar_chart(
             [Bar(c, v["micro"]["acc"], tuple(v["micro"]["ci95"]), v["micro"]["n"]) for c, v in cats.items()]
@@ -463,7 +464,7 @@ def model_context(m: Model, models: dict[str, Model], compares: dict, root: str)
         runs.append({
             "entry": e, "suite": e.suite, "title": info["title"], "label": protocol_label(e.protocol),
             "scores": scores, "subjects": subjects, "chart": chart,
-            "strongest": ranked[:EXTREMES], "weakest": list(reversed(ranked[-EXTREMES:])) if len(ranked) > EXTREMES else [],
+            "strongest": ranked[:k], "weakest": list(reversed(ranked[-k:])) if k else [],
             "protocol": {k: v for k, v in e.protocol.items() if k != "prompt_template"},
             "prompt_template": e.protocol.get("prompt_template"),
             "versions": {"harness": card.get("harness_version"), **(card.get("backend", {}).get("versions") or {})},
