@@ -37,4 +37,8 @@ def handle(args: argparse.Namespace) -> int:
     results = execute(RunConfig(suite="sample", model=str(base), output=run_dir), progress=not args.quiet)
     print_scores(results)
     print(f"results: {run_dir / 'results.json'}")
+    from harness.render.site import build_site
+
+    index = build_site([output / "runs"], output / "site")
+    print(f"leaderboard: open {index.resolve()}")
     return 0

@@ -1,0 +1,202 @@
+"""`harness leaderboard` and `harness report`: the static site from real and synthetic run folders."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from pathlib import Path
+
+import pytest
+from site_fixtures import copy_run, make_runs, synthetic_many
+
+from harness.cli import main
+from harness.render.site import slugify
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def second_model(tmp_path_factory) -> Path:
+    from conftest import FIXTURE_TEXT
+
+    from harness.demo.tiny import build_tiny_model, suite_texts
+
+    out = tmp_path_factory.mktemp("models2") / "tiny2"
+    return build_tiny_model(out, suite_texts(REPO / "suites" / "sample") + [FIXTURE_TEXT], vocab_size=1500, seed=2)
+
+
+@pytest.fixture(scope="module")
+def runs(tiny_model, second_model, tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("runs")
+    made = make_runs(root, tiny_model, second_model)
+    unfinished = root / "a" / "unfinished"
+    unfinished.mkdir()
+    (unfinished / "run.lock.json").write_text('{"run_key": "x"}', encoding="utf-8")
+    made["root"] = root
+    return made
+
+
+@pytest.fixture(scope="module")
+def site(runs, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("site") / "site"
+    assert main(["leaderboard", "--results", str(runs["root"] / "a"), str(runs["tiny-0shot"]), "--out", str(out)]) == 0
+    return out
+
+
+def _results(path: Path) -> dict:
+    return json.loads((path / "results.json").read_text(encoding="utf-8"))
+
+
+def _board(site: Path) -> dict:
+    return json.loads((site / "leaderboard.json").read_text(encoding="utf-8"))
+
+
+def test_index_ranks_runs_and_links_model_pages(site, runs):
+    board = _board(site)
+    main_table = board["tables"][0]
+    accs = {n: _results(runs[n])["scores"]["overall"]["micro"]["acc"] for n in ("tiny", "tiny2", "variant", "evil")}
+    rows = {r["model"]: r for r in main_table["rows"]}
+    assert set(rows) == {"tiny", "tiny2", "tiny+ft", "<script>alert(1)</script>"}
+    by_rank = sorted(rows.values(), key=lambda r: r["rank"])
+    assert [r["rank"] for r in by_rank] == [1, 2, 3, 4]
+    scores = [r["scores"]["sample"]["acc"] for r in by_rank]
+    assert scores == sorted(scores, reverse=True)
+    assert rows["tiny"]["scores"]["sample"]["acc"] == pytest.approx(accs["tiny"])
+    index = (site / "index.html").read_text(encoding="utf-8")
+    for name in ("tiny", "tiny2", "tiny+ft"):
+        page = site / "models" / f"{slugify(name)}.html"
+        assert f'href="models/{page.name}"' in index
+        html = page.read_text(encoding="utf-8")
+        assert "<svg" in html and "Per subject" in html
+        for subject in _results(runs["tiny"])["scores"]["subjects"]:
+            assert subject in html
+    # relative links only, no network: nothing starts with http(s):// or //
+    for page in site.rglob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        assert not re.search(r'(src|href)="(https?:)?//', text), page
+        assert len(text.encode()) < 1_000_000
+
+
+def test_json_and_csv_match_results_files(site, runs):
+    board = _board(site)
+    on_disk = {(r["model"], r["suite"], r["card"]["protocol_id"]): r
+               for r in (_results(runs[k]) for k in ("tiny", "tiny2", "tiny-0shot", "variant", "evil"))}
+    listed = {(r["model"], r["suite"], r["protocol_id"]): r for r in board["runs"]}
+    assert set(listed) == set(on_disk)
+    for key, run in listed.items():
+        assert run["scores"] == on_disk[key]["scores"]
+        assert run["protocol"] == on_disk[key]["card"]["protocol"]
+    with open(site / "leaderboard.csv", encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == len(on_disk)
+    for row in rows:
+        expected = on_disk[(row["model"], row["suite"], row["protocol_id"])]["scores"]["overall"]["micro"]
+        assert float(row["acc"]) == pytest.approx(expected["acc"]) and int(row["n"]) == expected["n"]
+
+
+def test_mixed_protocols_never_ranked_together(site, runs):
+    board = _board(site)
+    zero_shot = _results(runs["tiny-0shot"])["card"]["protocol_id"]
+    five_shot = _results(runs["tiny"])["card"]["protocol_id"]
+    assert zero_shot != five_shot
+    proto_of = {(r["model"], r["suite"], r["protocol_id"]) for r in board["runs"]}
+    assert len(board["tables"]) == 2
+    for table in board["tables"]:
+        for row in table["rows"]:
+            for suite in row["scores"]:
+                # every score in a table was produced under that table's one protocol for the suite
+                assert (row["model"], suite, table["protocols"][suite]["protocol_id"]) in proto_of
+    main_table, other = board["tables"]
+    assert main_table["protocols"]["sample"]["protocol_id"] == five_shot and main_table["reason"] is None
+    assert other["protocols"]["sample"]["protocol_id"] == zero_shot
+    assert [r["model"] for r in other["rows"]] == ["tiny"]
+    assert "shots: 5 → 0" in other["reason"]
+    index = (site / "index.html").read_text(encoding="utf-8")
+    assert "shots: 5 → 0" in index and index.count("<table") == 2
+
+
+def test_names_and_outputs_are_escaped(site):
+    evil = "<script>alert(1)</script>"
+    for page in site.rglob("*.html"):
+        text = page.read_text(encoding="utf-8")
+        assert evil not in text and "<img src=x" not in text, page
+    page = site / "models" / f"{slugify(evil)}.html"
+    assert re.fullmatch(r"[A-Za-z0-9._-]+\.html", page.name)
+    text = page.read_text(encoding="utf-8")
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+    assert "&lt;img src=x onerror=alert(2)&gt;" in text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in (site / "index.html").read_text(encoding="utf-8")
+
+
+def test_variant_grouped_under_base_with_delta_and_comparison(site, runs):
+    board = _board(site)
+    rows = board["tables"][0]["rows"]
+    names = [r["model"] for r in rows]
+    assert names[names.index("tiny") + 1] == "tiny+ft"  # the variant follows its base
+    variant = rows[names.index("tiny+ft")]
+    base_acc = _results(runs["tiny"])["scores"]["overall"]["micro"]["acc"]
+    var_acc = _results(runs["variant"])["scores"]["overall"]["micro"]["acc"]
+    assert variant["base"] == "tiny"
+    assert variant["scores"]["sample"]["delta"] == pytest.approx(var_acc - base_acc)
+    base_recs = [json.loads(x) for x in (runs["tiny"] / "records.jsonl").read_text(encoding="utf-8").splitlines()]
+    fixed = sum(1 for i, r in enumerate(base_recs) if i % 3 == 0 and not r["correct"])
+    broken = sum(1 for i, r in enumerate(base_recs) if i % 3 == 0 and r["correct"])
+    cmp = next(r["compare"] for r in board["runs"] if r["model"] == "tiny+ft")
+    assert (cmp["fixed"], cmp["broken"], cmp["n"]) == (fixed, broken, len(base_recs))
+    assert 0 < cmp["p_value"] <= 1
+    html = (site / "models" / f"{slugify('tiny+ft')}.html").read_text(encoding="utf-8")
+    assert f"{fixed} fixed" in html and f"{broken} broken" in html and "broken by the fine-tune" in html
+
+
+def test_compare_json_in_run_folder_is_shown(runs, tmp_path):
+    variant = copy_run(runs["variant"], tmp_path / "in" / "variant")
+    (variant / "compare.json").write_text(json.dumps({"fixed": ["x1", "x2"], "broken": ["y1"], "p_value": 0.625}),
+                                          encoding="utf-8")
+    out = tmp_path / "site"
+    assert main(["leaderboard", "--results", str(variant), str(runs["tiny"]), "--out", str(out)]) == 0
+    cmp = next(r["compare"] for r in _board(out)["runs"] if r["model"] == "tiny+ft")
+    assert (cmp["fixed"], cmp["broken"], cmp["p_value"], cmp["source"]) == (2, 1, 0.625, "compare.json")
+
+
+def test_report_is_one_self_contained_file(runs, tmp_path, capsys):
+    out = tmp_path / "r.html"
+    assert main(["report", str(runs["variant"]), str(runs["tiny"]), "--out", str(out)]) == 0
+    html = out.read_text(encoding="utf-8")
+    assert "<h1 class=\"model-name\">tiny+ft</h1>" in html and "<svg" in html
+    assert "assets/" not in html and "<style>" in html and "fixed" in html
+    assert main(["report", str(runs["tiny"]), "--out", str(tmp_path)]) == 0
+    assert (tmp_path / f"{slugify('tiny')}.html").is_file()
+    code = main(["report", str(runs["tiny"]), str(runs["tiny2"]), "--out", str(out)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "--model" in err and "\n" not in err
+
+
+def test_user_errors_one_line(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    for args in (["leaderboard", "--results", str(tmp_path / "empty"), "--out", str(tmp_path / "s")],
+                 ["leaderboard", "--results", str(tmp_path / "missing"), "--out", str(tmp_path / "s")]):
+        code = main(args)
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and err.startswith("harness: error:") and "\n" not in err
+
+
+def test_fifty_models_three_suites_pages_stay_small(tmp_path):
+    root = synthetic_many(tmp_path / "runs", n_models=50)
+    out = tmp_path / "site"
+    assert main(["leaderboard", "--results", str(root), "--out", str(out)]) == 0
+    sizes = {p.relative_to(out).as_posix(): p.stat().st_size for p in out.rglob("*.html")}
+    assert len(sizes) == 1 + 3 + 50
+    assert max(sizes.values()) < 1_000_000, max(sizes.items(), key=lambda kv: kv[1])
+    board = _board(out)
+    assert len(board["tables"]) == 1 and len(board["tables"][0]["rows"]) == 50
+    assert all(r["rank"] is not None for r in board["tables"][0]["rows"])
+
+
+@pytest.mark.slow
+def test_demo_ends_with_the_site(tmp_path, capsys):
+    assert main(["demo", "--output", str(tmp_path / "demo"), "--quiet"]) == 0
+    out = capsys.readouterr().out
+    index = tmp_path / "demo" / "site" / "index.html"
+    assert index.is_file() and f"open {index.resolve()}" in out
+    assert "tiny-base" in index.read_text(encoding="utf-8")
