@@ -100,6 +100,11 @@ def _months(text: str) -> int | None:
     return int(y.group(1)) * 12 if y else None
 
 
+def _articles(text: str) -> set[str]:
+    """Article numbers: "第264条", "第234、275条" → {"264"} / {"234", "275"}."""
+    return {n for run in re.findall(r"第\s*([\d、,，\s]+?)\s*条", text) for n in re.findall(r"\d+", run)}
+
+
 def _items_of(text: str) -> set[str]:
     return {x.strip().removesuffix("罪") for x in re.split(r"[;；、,，\s]+", text) if x.strip()}
 
@@ -130,10 +135,9 @@ def score_text(item: GenItem, output: str) -> dict[str, Any]:
         score = float(ok) if metric == "label_acc" else f
         return {"extracted": "、".join(sorted(pred)) or None, "correct": ok, "score": score, "f1": f}
     if metric == "article_f1":
-        gold_set = set(re.findall(r"第\s*(\d+)\s*条", gold))
-        pred = set(re.findall(r"第\s*(\d+)\s*条", out))
+        gold_set, pred = _articles(gold), _articles(out)
         f = tm.set_f1(pred, gold_set)
-        return {"extracted": ",".join(sorted(pred)) or None, "correct": pred == gold_set, "score": f, "f1": f}
+        return {"extracted": ",".join(sorted(pred)) or None, "correct": bool(pred) and pred == gold_set, "score": f, "f1": f}
     if metric == "set_f1":
         gold_set = _items_of(gold)
         m = re.search(r"(?:\[[^\]]*\]|[:：])\s*([^<\n]+)", out)

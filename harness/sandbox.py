@@ -45,7 +45,7 @@ try:
     isolated = ctypes.CDLL(None, use_errno=True).unshare(0x40000000) == 0
 except Exception:
     pass
-if os.getuid() == 0:
+if cfg["drop"]:
     os.setgroups([]); os.setgid(cfg["uid"]); os.setuid(cfg["uid"])
 else:
     import shutil, subprocess
@@ -84,12 +84,47 @@ class ExecResult:
 def isolation() -> dict[str, str]:
     """Which containment this machine gives (recorded with code runs)."""
     return {
-        "files": "uid nobody" if os.getuid() == 0 else "os/shutil guard",
+        "files": "uid nobody" if _drop_to_nobody() else "os/shutil guard",
         "network": "namespace" if _can_unshare() else "socket stub",
+        "python": _interpreter(),
     }
 
 
+_PYTHON: str | None = None
+
+
+def _interpreter() -> str:
+    """A Python that user nobody can run (ours may live in root's home); ours when not root."""
+    global _PYTHON
+    if _PYTHON is None:
+        _PYTHON = sys.executable
+        if os.getuid() == 0:
+            for exe in (sys.executable, "/usr/bin/python3", "/usr/local/bin/python3"):
+                try:
+                    ok = subprocess.run([exe, "-I", "-c", "import typing, json, resource, ctypes"], user=NOBODY,
+                                        group=NOBODY, extra_groups=[], cwd="/", capture_output=True, timeout=20)
+                except (OSError, subprocess.SubprocessError):
+                    continue
+                if ok.returncode == 0:
+                    _PYTHON = exe
+                    break
+    return _PYTHON
+
+
+def _drop_to_nobody() -> bool:
+    """Root drops to nobody only when some Python can run as nobody; else the guard applies."""
+    if os.getuid() != 0:
+        return False
+    exe = _interpreter()
+    try:
+        return subprocess.run([exe, "-I", "-c", "import typing"], user=NOBODY, group=NOBODY, extra_groups=[],
+                              cwd="/", capture_output=True, timeout=20).returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
 _UNSHARE: bool | None = None
+_DROP: bool | None = None
 
 
 def _can_unshare() -> bool:
@@ -105,11 +140,14 @@ def _can_unshare() -> bool:
 
 def run_program(program: str, timeout: float = 10.0, memory_mb: int = 1024, max_processes: int = 32) -> ExecResult:
     """Run `program` (a whole Python file) in the sandbox; passed means it exited 0 in time."""
+    global _DROP
+    if _DROP is None:
+        _DROP = _drop_to_nobody()
     work = tempfile.mkdtemp(prefix="harness-sandbox-")
     try:
         with open(os.path.join(work, "program.py"), "w", encoding="utf-8") as fh:
             fh.write(program)
-        if os.getuid() == 0:
+        if _DROP:
             os.chown(work, NOBODY, NOBODY)
             os.chmod(work, 0o700)
         cfg = {
@@ -118,11 +156,12 @@ def run_program(program: str, timeout: float = 10.0, memory_mb: int = 1024, max_
             "fsize": 16 << 20,
             "nproc": max_processes,
             "uid": NOBODY,
+            "drop": _DROP,
         }
         env = {"PATH": "/usr/bin:/bin", "HOME": work, "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"}
         log = tempfile.TemporaryFile()
         proc = subprocess.Popen(
-            [sys.executable, "-I", "-c", _BOOTSTRAP, json.dumps(cfg)],
+            [_interpreter(), "-I", "-c", _BOOTSTRAP, json.dumps(cfg)],
             cwd=work, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
         )
         try:
