@@ -26,7 +26,7 @@ from harness.suite.spec import Question, SuiteSpec
 
 log = logging.getLogger("harness")
 
-METHODS = ("letter", "choice")
+METHODS = ("letter", "choice", "generate")
 
 
 @dataclass
@@ -49,6 +49,14 @@ class RunConfig:
     overwrite: bool = False
     prefix_cache: bool = True
     backend_options: dict[str, Any] = field(default_factory=dict)
+    # --method generate (and suites of another kind than multiple_choice): see harness/generation.py
+    max_new_tokens: int | None = None
+    samples: int = 1
+    temperature: float | None = None
+    top_p: float = 1.0
+    seed: int = 1234
+    cot: bool = False
+    code_timeout: float = 10.0
 
 
 @dataclass
@@ -193,6 +201,11 @@ def execute(config: RunConfig, progress: bool = True) -> dict[str, Any]:
     """Run (or resume) one suite on one model and return the results written to `config.output`."""
     if config.method not in METHODS:
         raise UserError(f"unknown method '{config.method}' (choose from {', '.join(METHODS)})")
+    spec = load_suite(config.suite)
+    if config.method == "generate" or spec.kind != "multiple_choice":
+        from harness.generation import run_generation
+
+        return run_generation(config, spec, progress)
     prep = prepare(config)
     model = resolve_model(config.model, config.revision)
     started = time.time()

@@ -65,6 +65,22 @@ class Backend(ABC):
     def apply_chat_template(self, text: str) -> str:
         """Wrap a prompt as one user turn in the model's chat template, ready for the answer."""
 
+    def generate(
+        self,
+        prompts: Sequence[str],
+        max_new_tokens: int = 256,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        n: int = 1,
+        seed: int = 1234,
+        stop: Sequence[str] = (),
+    ) -> list[list[str]]:
+        """`n` completions of each prompt (greedy when temperature is 0), each cut before the first
+        `stop` string. Backends that cannot generate say so."""
+        from harness.errors import UserError
+
+        raise UserError(f"the {self.name} backend cannot generate text; use --backend hf for --method generate")
+
     @property
     def stats(self) -> TokenStats:
         return getattr(self, "_stats", TokenStats())

@@ -291,3 +291,51 @@ class HFBackend(Backend):
         del self.model
         if self.device.startswith("cuda"):
             self._torch.cuda.empty_cache()
+
+    # -- generation (--method generate) ----------------------------------------------------
+    def generate(
+        self,
+        prompts: Sequence[str],
+        max_new_tokens: int = 256,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        n: int = 1,
+        seed: int = 1234,
+        stop: Sequence[str] = (),
+    ) -> list[list[str]]:
+        """Left-padded batched `model.generate`; seeded per batch so a rerun gives the same samples."""
+        torch = self._torch
+        tok = self.tokenizer
+        pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+        sampled = temperature > 0
+        outputs: list[list[str]] = []
+        encoded = self._encode_many(prompts)
+        limit = max(1, self.max_length - max_new_tokens)
+        for start in range(0, len(prompts), self.batch_size):
+            rows = [ids[-limit:] for ids in encoded[start:start + self.batch_size]]
+            width = max(len(r) for r in rows)
+            input_ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows], device=self.device)
+            mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], device=self.device)
+            torch.manual_seed(seed + start)
+            kwargs: dict[str, Any] = {"do_sample": sampled, "num_return_sequences": n}
+            if sampled:
+                kwargs.update(temperature=temperature, top_p=top_p)
+            else:
+                kwargs.update(temperature=None, top_p=None, top_k=None)
+            with torch.inference_mode():
+                out = self.model.generate(
+                    input_ids=input_ids, attention_mask=mask, max_new_tokens=max_new_tokens,
+                    pad_token_id=pad, **kwargs,
+                )
+            self._stats.prompt_tokens += sum(len(r) for r in rows)
+            self._stats.computed_tokens += sum(len(r) for r in rows) + int(out.shape[0]) * (int(out.shape[1]) - width)
+            texts = tok.batch_decode(out[:, width:], skip_special_tokens=True)
+            for i in range(len(rows)):
+                outputs.append([_cut(t, stop) for t in texts[i * n:(i + 1) * n]])
+        return outputs
+
+
+def _cut(text: str, stop: Sequence[str]) -> str:
+    """`text` up to the first stop string."""
+    ends = [text.find(s) for s in stop if s and s in text]
+    return text[: min(ends)] if ends else text

@@ -16,7 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--shots", type=int, help="few-shot examples, the first k of the dev split (default: the suite's)")
     p.add_argument("--subjects", help="comma-separated subjects, categories or subsets (e.g. hard)")
     p.add_argument("--limit", type=int, help="score only the first N questions of each subject")
-    p.add_argument("--method", default="letter", choices=METHODS, help="letter: next-token log-probs of A-D (default); choice: each option's log-likelihood as lm-eval computes it")
+    p.add_argument("--method", default="letter", choices=METHODS, help="letter: next-token log-probs of A-D (default); choice: each option's log-likelihood as lm-eval computes it; generate: generate text and read the answer from it (always so for law, medicine, code)")
     p.add_argument("--backend", default="hf", help="hf (transformers) or vllm")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 … (default: cuda when available)")
     p.add_argument("--dtype", default="auto", help="auto, float32, bfloat16, float16 (auto: bf16 on GPU, fp32 on CPU)")
@@ -28,6 +28,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-prefix-cache", action="store_true", help="compute every prompt whole (no shared-prefix reuse)")
     p.add_argument("--overwrite", action="store_true", help="replace a different run already in --output")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    g = p.add_argument_group("generation (--method generate; law, medicine, code)")
+    g.add_argument("--max-new-tokens", type=int, help="tokens to generate per answer (default: the suite's, else 512)")
+    g.add_argument("--samples", type=int, default=1, help="completions per question (code: pass@k needs n >= k)")
+    g.add_argument("--temperature", type=float, help="0 = greedy (default); default 0.8 when --samples > 1")
+    g.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling (with --temperature > 0)")
+    g.add_argument("--seed", type=int, default=1234, help="sampling seed")
+    g.add_argument("--cot", action="store_true", help="ask for step-by-step reasoning before the answer")
+    g.add_argument("--code-timeout", type=float, default=10.0, help="seconds each code sample may run")
     p.set_defaults(handler=handle)
 
 
@@ -54,6 +62,13 @@ def handle(args: argparse.Namespace) -> int:
         revision=args.revision,
         overwrite=args.overwrite,
         prefix_cache=not args.no_prefix_cache,
+        max_new_tokens=args.max_new_tokens,
+        samples=args.samples,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        seed=args.seed,
+        cot=args.cot,
+        code_timeout=args.code_timeout,
     )
     results = execute(config, progress=not args.quiet)
     print_scores(results)

@@ -36,3 +36,20 @@ def print_scores(results: dict[str, Any], console: Console | None = None) -> Non
     m = overall["micro"]
     table.add_row("[bold]overall[/bold]", str(m["n"]), _pct(m["acc"]), _ci(m["ci95"]), _pct(overall["macro"]["acc"]))
     console.print(table)
+    if "extraction_rate" in overall:
+        print_generation_scores(scores, console)
+
+
+def print_generation_scores(scores: dict[str, Any], console: Console) -> None:
+    """Generation runs: each subject's metric and score, with the answer extraction rate beside it."""
+    table = Table(title="generation metrics")
+    for col in ("subject", "metric", "n", "score", "acc %", "answers found %", "pass@k"):
+        table.add_column(col, justify="left" if col in ("subject", "metric") else "right")
+    for name, s in scores["subjects"].items():
+        passk = " ".join(f"{k}={v:.3f}" for k, v in s.items() if k.startswith("pass@"))
+        table.add_row(name, s.get("metric", ""), str(s["n"]), f"{s['score']:.4f}", _pct(s["acc"]),
+                      _pct(s["extraction_rate"]), passk)
+    o = scores["overall"]
+    table.add_row("[bold]overall[/bold]", "mean", str(o["micro"]["n"]), f"{o['score']:.4f}", _pct(o["micro"]["acc"]),
+                  _pct(o["extraction_rate"]), "")
+    console.print(table)
