@@ -84,3 +84,32 @@ def write(root: Path, per_subject: dict[str, int] | None = None, seed: int = 202
 
 if __name__ == "__main__":
     write(Path(__file__).resolve().parents[2] / "suites" / "sample")
+
+
+def training_records(n_per_subject: int = 120, seed: int = 7, shots: int = 0) -> list[dict[str, str]]:
+    """Alpaca records for the demo's fine-tune: new membership questions (none of the suite's dev or
+    val questions), each rendered exactly as `harness run --shots SHOTS` prompts the sample suite,
+    answered by the letter. The model must learn which word is of
+    which kind, so it can answer the held-out val questions it has never seen."""
+    from harness.suite import load_suite
+    from harness.suite.loader import load_questions
+    from harness.suite.prompt import build_prompts
+    from harness.suite.spec import Question
+
+    spec = load_suite("sample")
+    records = []
+    for subject in SUBJECTS:
+        seen = {
+            (q.question, tuple(q.options.values()))
+            for split in ("dev", "val")
+            for q in load_questions(spec, subject, split, None)
+        }
+        examples = load_questions(spec, subject, spec.fewshot_split, None)[:shots]
+        rng = random.Random(f"{seed}-{subject}-train")
+        new = questions(subject, rng, n_per_subject, seen)
+        qs = [Question(f"train-{i}", subject, text, dict(zip(LETTERS, opts, strict=True)), answer)
+              for i, (text, opts, answer) in enumerate(new)]
+        for p in build_prompts(spec, subject, qs, examples):
+            records.append({"instruction": p.context, "input": "", "output": p.question.answer})
+    random.Random(seed).shuffle(records)
+    return records

@@ -1,0 +1,1 @@
+"""LoRA fine-tuning: training data (alpaca / sharegpt), YAML recipes, the training loop, merging."""
