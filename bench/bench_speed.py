@@ -86,7 +86,7 @@ def lm_eval_tasks(workdir: Path, prep, shots: int) -> list[str]:
 
 
 def run_lm_eval(model_type: str, model_args: str, tasks: list[str], folder: Path, batch_size: int,
-                prep) -> tuple[float, list[str]]:
+                prep, device: str = "cpu") -> tuple[float, list[str]]:
     import lm_eval
     from lm_eval.tasks import TaskManager
 
@@ -95,7 +95,7 @@ def run_lm_eval(model_type: str, model_args: str, tasks: list[str], folder: Path
     start = time.time()
     out = lm_eval.simple_evaluate(model=model_type, model_args=model_args, tasks=tasks,
                                   task_manager=TaskManager(include_path=str(folder)), batch_size=batch_size,
-                                  log_samples=True, device="cpu" if model_type == "hf" else None)
+                                  log_samples=True, device=device if model_type == "hf" else None)
     seconds = time.time() - start
     preds = []
     for subject in prep.subjects:
@@ -126,12 +126,13 @@ def _answer_vllm_version_for_lm_eval() -> None:
 
 
 def run_harness(backend: str, model: Path, data: Path, limit: int | None, shots: int, workdir: Path,
-                batch_size: int, options: dict, subjects: list[str] | None) -> tuple[float, list[str], dict]:
+                batch_size: int, options: dict, subjects: list[str] | None, device: str = "cpu",
+                dtype: str = "float32") -> tuple[float, list[str], dict]:
     from harness.runner import RunConfig, execute
 
     out = workdir / f"harness-{backend}"
     config = RunConfig(suite="ceval", model=str(model), output=out, shots=shots, limit=limit, data_dir=data,
-                       subjects=subjects, backend=backend, device="cpu", dtype="float32", batch_size=batch_size, overwrite=True,
+                       subjects=subjects, backend=backend, device=device, dtype=dtype, batch_size=batch_size, overwrite=True,
                        backend_options=options)
     if (out / "records.jsonl").exists():
         (out / "records.jsonl").unlink()
