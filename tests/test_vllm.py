@@ -125,10 +125,11 @@ def test_cli_run_with_vllm_backend_letter_and_variant(setup, tiny_model, tmp_pat
     adapter = setup["adapters"]["small"][0]
     out = tmp_path / "run"
     code = main(["run", "--suite", "ceval", "--model", str(adapter), "--data-dir", str(setup["data"]),
-                 "--subjects", ",".join(SUBJECTS), "--shots", "2", "--backend", "vllm", "--output", str(out), "--quiet"])
+                 "--subjects", ",".join(SUBJECTS), "--shots", "2", "--backend", "vllm", "--max-model-len", "2048", "--output", str(out), "--quiet"])
     assert code == 0
     results = json.loads((out / "results.json").read_text(encoding="utf-8"))
     card = results["card"]
     assert card["backend"]["backend"] == "vllm" and card["backend"]["adapter_mode"] == "lora"
+    assert card["backend"]["engine"]["max_model_len"] == 2048
     assert card["protocol"]["method"] == "letter" and results["scores"]["overall"]["micro"]["n"] == 18
     assert card["tokens"]["computed"] < card["tokens"]["prompt"]
