@@ -167,6 +167,14 @@ def main() -> int:
     n = len(prep.prompts)
     tasks = lm_eval_tasks(args.workdir, prep, args.shots)
     engines = [e.strip() for e in args.engines.split(",")]
+    # import once before any timing, so no run pays for the libraries' first import
+    import lm_eval.models.huggingface  # noqa: F401
+    import transformers
+
+    transformers.AutoModelForCausalLM.from_pretrained(model)
+    if "vllm" in engines:
+        _answer_vllm_version_for_lm_eval()
+        import lm_eval.models.vllm_causallms  # noqa: F401  (after answering its version check)
     rows: list[tuple[str, float, list[str], str]] = []
     tokens: dict[str, dict] = {}
     for engine in engines:
