@@ -26,6 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--chat-template", action="store_true", help="wrap each prompt in the model's chat template")
     p.add_argument("--revision", help="model revision (branch, tag or commit) on the hub")
     p.add_argument("--no-prefix-cache", action="store_true", help="compute every prompt whole (no shared-prefix reuse)")
+    p.add_argument("--tensor-parallel-size", type=int, help="vllm: GPUs to shard the model over")
+    p.add_argument("--gpu-memory-utilization", type=float, help="vllm: fraction of GPU memory for the engine (default 0.9)")
+    p.add_argument("--max-model-len", type=int, help="vllm: context length to allocate (default: the model's)")
     p.add_argument("--overwrite", action="store_true", help="replace a different run already in --output")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     g = p.add_argument_group("generation (--method generate; law, medicine, code)")
@@ -37,6 +40,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--cot", action="store_true", help="ask for step-by-step reasoning before the answer")
     g.add_argument("--code-timeout", type=float, default=10.0, help="seconds each code sample may run")
     p.set_defaults(handler=handle)
+
+
+def _vllm_options(args: argparse.Namespace) -> dict:
+    from harness.errors import UserError
+
+    names = ("tensor_parallel_size", "gpu_memory_utilization", "max_model_len")
+    given = {n: getattr(args, n) for n in names if getattr(args, n) is not None}
+    if given and args.backend != "vllm":
+        raise UserError(f"--{next(iter(given)).replace('_', '-')} applies to --backend vllm only")
+    return given
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -69,6 +82,7 @@ def handle(args: argparse.Namespace) -> int:
         seed=args.seed,
         cot=args.cot,
         code_timeout=args.code_timeout,
+        backend_options=_vllm_options(args),
     )
     results = execute(config, progress=not args.quiet)
     print_scores(results)

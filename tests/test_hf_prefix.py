@@ -1,0 +1,40 @@
+"""The transformers backend's shared-prefix path scores exactly what whole prompts score."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.backends.base import ScoreRequest
+from harness.backends.hf import HFBackend
+from harness.registry.resolve import ResolvedModel
+from harness.runner import RunConfig, prepare
+from harness.suite.prompt import continuations
+
+
+def _score(model, requests, method, letter_ids, prefix_cache):
+    backend = HFBackend(ResolvedModel(name="tiny", path=str(model)), device="cpu", batch_size=4,
+                        prefix_cache=prefix_cache)
+    out = {}
+    for batch in backend.score(requests, method, letter_ids):
+        out.update(zip(batch.indices, batch.logprobs, strict=True))
+    return out, backend.stats
+
+
+@pytest.mark.parametrize("method", ["letter", "choice"])
+def test_prefix_reuse_matches_whole_prompts(tiny_model, ceval_dir, tmp_path, method):
+    prep = prepare(RunConfig(suite="ceval", model=str(tiny_model), output=tmp_path, shots=3, data_dir=ceval_dir,
+                             subjects=["computer_network", "law", "high_school_physics"]))
+    conts = tuple(continuations(prep.spec))
+    requests = [ScoreRequest(p.context, conts, p.question.subject) for p in prep.prompts]
+    probe = HFBackend(ResolvedModel(name="tiny", path=str(tiny_model)), device="cpu")
+    letter_ids = {r.group: probe.letter_token_ids(r.context, conts) for r in requests} if method == "letter" else None
+    shared, shared_stats = _score(tiny_model, requests, method, letter_ids, prefix_cache=True)
+    whole, whole_stats = _score(tiny_model, requests, method, letter_ids, prefix_cache=False)
+    assert sorted(shared) == sorted(whole) == list(range(len(requests)))
+    for i in whole:
+        assert max(range(4), key=lambda k: shared[i][k]) == max(range(4), key=lambda k: whole[i][k])
+        assert shared[i] == pytest.approx(whole[i], abs=1e-5)
+    # the point of the prefix path: far fewer tokens through the model, same prompt tokens
+    assert shared_stats.prompt_tokens == whole_stats.prompt_tokens
+    assert whole_stats.computed_tokens == whole_stats.prompt_tokens
+    assert shared_stats.computed_tokens < 0.6 * whole_stats.computed_tokens
