@@ -223,10 +223,9 @@ def generation_scores(records: list[dict[str, Any]], spec: SuiteSpec, subjects: 
 
 # -- the run --------------------------------------------------------------------------------
 def run_generation(config: RunConfig, spec: SuiteSpec, progress: bool = True) -> dict[str, Any]:
-    from harness.backends import make_backend
     from harness.registry import resolve_model
     from harness.results.store import RunStore
-    from harness.runner import _now, _progress, model_identity
+    from harness.runner import _now, _progress, model_identity, open_backend
 
     if spec.kind == "multiple_choice":
         items, subjects, split, shots, data_hash = _mc_items(config)
@@ -243,12 +242,7 @@ def run_generation(config: RunConfig, spec: SuiteSpec, progress: bool = True) ->
     cot = COT.get(spec.language, COT["en"]) if config.cot else ""
     model = resolve_model(config.model, config.revision)
     started = time.time()
-    options = dict(config.backend_options)
-    options.setdefault("device", config.device)
-    options.setdefault("dtype", config.dtype)
-    options.setdefault("batch_size", config.batch_size)
-    options.setdefault("prefix_cache", config.prefix_cache)
-    backend = make_backend(config.backend, model, **options)
+    backend = open_backend(config, model)
     try:
         prompts = [i.prompt + cot for i in items]
         if config.chat_template:

@@ -150,6 +150,18 @@ def _protocol(config: RunConfig, prep: Prepared, contexts: list[str], method: st
     }
 
 
+def open_backend(config: RunConfig, model: ResolvedModel):
+    """The configured backend for `model` (the run's device, dtype and batch options as defaults)."""
+    from harness.backends import make_backend
+
+    options = dict(config.backend_options)
+    options.setdefault("device", config.device)
+    options.setdefault("dtype", config.dtype)
+    options.setdefault("batch_size", config.batch_size)
+    options.setdefault("prefix_cache", config.prefix_cache)
+    return make_backend(config.backend, model, **options)
+
+
 def model_identity(model: ResolvedModel) -> dict[str, Any]:
     """Name, weights and a fingerprint of a local folder's files (hub models carry their commit)."""
     ident: dict[str, Any] = {"name": model.name, "path": model.path, "adapter": model.adapter}
@@ -210,14 +222,7 @@ def execute(config: RunConfig, progress: bool = True) -> dict[str, Any]:
     model = resolve_model(config.model, config.revision)
     started = time.time()
 
-    from harness.backends import make_backend
-
-    options = dict(config.backend_options)
-    options.setdefault("device", config.device)
-    options.setdefault("dtype", config.dtype)
-    options.setdefault("batch_size", config.batch_size)
-    options.setdefault("prefix_cache", config.prefix_cache)
-    backend = make_backend(config.backend, model, **options)
+    backend = open_backend(config, model)
     try:
         contexts = [p.context for p in prep.prompts]
         if config.chat_template:
