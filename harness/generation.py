@@ -25,10 +25,8 @@ import re
 import sys
 import time
 from dataclasses import asdict
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import harness
 from harness.errors import UserError
 from harness.scoring import text_metrics as tm
 from harness.scoring.extract import extract_choice
@@ -225,7 +223,7 @@ def generation_scores(records: list[dict[str, Any]], spec: SuiteSpec, subjects: 
 def run_generation(config: RunConfig, spec: SuiteSpec, progress: bool = True) -> dict[str, Any]:
     from harness.registry import resolve_model
     from harness.results.store import RunStore
-    from harness.runner import _now, _progress, model_identity, open_backend
+    from harness.runner import _now, _progress, build_card, model_identity, open_backend
 
     if spec.kind == "multiple_choice":
         items, subjects, split, shots, data_hash = _mc_items(config)
@@ -302,20 +300,7 @@ def run_generation(config: RunConfig, spec: SuiteSpec, progress: bool = True) ->
                 advance(len(new))
         ordered = [finished[i] for i in range(len(items))]
         scores = generation_scores(ordered, spec, subjects, n)
-        stats = backend.stats
-        card = {
-            "harness_version": harness.__version__,
-            "protocol": protocol,
-            "protocol_id": digest([repr(sorted(protocol.items()))]),
-            "model": identity,
-            "backend": info,
-            "suite": {"name": spec.name, "title": spec.title, "language": spec.language},
-            "data_dir": str(config.data_dir) if config.data_dir else (spec.hub or None),
-            "finished_at": _now(),
-            "seconds": round(time.time() - started, 3),
-            "tokens": {"prompt": stats.prompt_tokens, "computed": stats.computed_tokens},
-            "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()},
-        }
+        card = build_card(config, spec, protocol, identity, info, backend, started)
         results = {"suite": spec.name, "model": model.name, "scores": scores, "card": card}
         store.finish(ordered, results)
         if progress and scores["overall"]["extraction_rate"] < 1:

@@ -271,26 +271,38 @@ def execute(config: RunConfig, progress: bool = True) -> dict[str, Any]:
                 advance(len(new))
         ordered = [finished[i] for i in range(len(prep.prompts))]
         scores = aggregate(ordered, {s: prep.spec.category_of(s) for s in prep.subjects}, prep.spec.subsets)
-        elapsed = time.time() - started
-        stats = backend.stats
-        card = {
-            "harness_version": harness.__version__,
-            "protocol": protocol,
-            "protocol_id": digest([repr(sorted(protocol.items()))]),
-            "model": identity,
-            "backend": backend_info,
-            "suite": {"name": prep.spec.name, "title": prep.spec.title, "language": prep.spec.language},
-            "data_dir": str(config.data_dir) if config.data_dir else (prep.spec.hub or None),
-            "finished_at": _now(),
-            "seconds": round(elapsed, 3),
-            "tokens": {"prompt": stats.prompt_tokens, "computed": stats.computed_tokens},
-            "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()},
-        }
+        card = build_card(config, prep.spec, protocol, identity, backend_info, backend, started)
         results = {"suite": prep.spec.name, "model": model.name, "scores": scores, "card": card}
         store.finish(ordered, results)
         return {"run_key": run_key, **results}
     finally:
         backend.close()
+
+
+def build_card(
+    config: RunConfig,
+    spec: SuiteSpec,
+    protocol: dict[str, Any],
+    identity: dict[str, Any],
+    backend_info: dict[str, Any],
+    backend: Any,
+    started: float,
+) -> dict[str, Any]:
+    """The protocol card of a finished run: what produced its numbers, and at what cost."""
+    stats = backend.stats
+    return {
+        "harness_version": harness.__version__,
+        "protocol": protocol,
+        "protocol_id": digest([repr(sorted(protocol.items()))]),
+        "model": identity,
+        "backend": backend_info,
+        "suite": {"name": spec.name, "title": spec.title, "language": spec.language},
+        "data_dir": str(config.data_dir) if config.data_dir else (spec.hub or None),
+        "finished_at": _now(),
+        "seconds": round(time.time() - started, 3),
+        "tokens": {"prompt": stats.prompt_tokens, "computed": stats.computed_tokens},
+        "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()},
+    }
 
 
 def _requests(prep: Prepared, contexts: list[str], conts: tuple[str, ...]) -> list:
