@@ -25,13 +25,25 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def tiny_base(output: Path) -> Path:
     """The demo's tiny base model, built once under `output/models`."""
-    from harness.demo.tiny import build_tiny_model, suite_texts
-    from harness.resources import data_dir
+    from harness.demo.tiny import build_tiny_model
 
     folder = output / "models" / "tiny-base"
     if not (folder / "config.json").is_file():
-        build_tiny_model(folder, suite_texts(data_dir("suites") / "sample"), vocab_size=1200)
+        build_tiny_model(folder, demo_tokenizer_texts(), vocab_size=3000)
     return folder
+
+
+def demo_tokenizer_texts() -> list[str]:
+    """Text the tiny tokenizer learns from: the sample suite, its prompt, and the demo's words, so
+    that each word is one token (as a real Chinese tokenizer would have it)."""
+    from harness.demo.sample_data import WORDS
+    from harness.demo.tiny import suite_texts
+    from harness.resources import data_dir
+    from harness.suite import load_suite
+
+    prompt = load_suite("sample").prompt
+    words = " ".join(w for ws in WORDS.values() for w in ws)
+    return suite_texts(data_dir("suites") / "sample") + [prompt.header, prompt.question] * 20 + [words] * 20
 
 
 def training_set(output: Path) -> Path:

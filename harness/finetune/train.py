@@ -219,6 +219,9 @@ def finetune(
     lora = LoraConfig(
         r=recipe.rank, lora_alpha=recipe.alpha, lora_dropout=recipe.dropout,
         target_modules=recipe.target_modules, modules_to_save=recipe.modules_to_save, task_type="CAUSAL_LM",
+        # a trained copy of tied embeddings must stay tied to the output layer, or the adapter and
+        # its merge into the base would be different models
+        ensure_weight_tying=bool(recipe.modules_to_save and getattr(model.config, "tie_word_embeddings", False)),
     )
     model = get_peft_model(model, lora)
     if recipe.quantization != "4bit":
