@@ -52,7 +52,63 @@ def _common_prefix(rows: list[list[int]]) -> int:
     return n
 
 
-class HFBackend(Backend):
+class PromptTokens:
+    """Tokenisation shared by every local backend (lm-eval semantics), so that all of them score the
+    very same token ids. Needs `self.tokenizer` and `self.model_ref`."""
+
+    def _encode_many(self, texts: Sequence[str]) -> list[list[int]]:
+        bos = self.tokenizer.bos_token
+        plain = [i for i, t in enumerate(texts) if not (bos and t.startswith(bos))]
+        out: list[list[int]] = [[] for _ in texts]
+        if plain:
+            enc = self.tokenizer([texts[i] for i in plain])["input_ids"]
+            for i, ids in zip(plain, enc, strict=True):
+                out[i] = list(ids)
+        with_bos = set(range(len(texts))) - set(plain)
+        rest = sorted(with_bos)
+        if rest:
+            enc = self.tokenizer([texts[i] for i in rest], add_special_tokens=False)["input_ids"]
+            for i, ids in zip(rest, enc, strict=True):
+                out[i] = list(ids)
+        return out
+
+    @staticmethod
+    def _split_space(context: str, continuation: str) -> tuple[str, str]:
+        n = len(context) - len(context.rstrip())
+        if n:
+            return context[:-n], context[-n:] + continuation
+        return context, continuation
+
+    def encode_pairs(self, context: str, continuations: Sequence[str]) -> tuple[list[int], list[list[int]]]:
+        """(context tokens, each continuation's tokens) as lm-eval computes them."""
+        pairs = [self._split_space(context, c) for c in continuations]
+        ctx = pairs[0][0]
+        encoded = self._encode_many([ctx] + [c + k for c, k in pairs])
+        ctx_enc = encoded[0]
+        return ctx_enc, [whole[len(ctx_enc):] for whole in encoded[1:]]
+
+    def letter_token_ids(self, context: str, continuations: Sequence[str]) -> list[int] | None:
+        pairs = [self._split_space(context, c) for c in continuations]
+        if len({c for c, _ in pairs}) != 1:
+            return None
+        encoded = self._encode_many([pairs[0][0]] + [c + k for c, k in pairs])
+        ctx = encoded[0]
+        ids = []
+        for whole in encoded[1:]:
+            if whole[: len(ctx)] != ctx or len(whole) != len(ctx) + 1:
+                return None
+            ids.append(whole[-1])
+        return ids if len(set(ids)) == len(ids) else None
+
+    def apply_chat_template(self, text: str) -> str:
+        if not getattr(self.tokenizer, "chat_template", None):
+            raise UserError(f"model '{self.model_ref.name}' has no chat template; drop --chat-template")
+        return self.tokenizer.apply_chat_template(
+            [{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True
+        )
+
+
+class HFBackend(PromptTokens, Backend):
     name = "hf"
 
     def __init__(
@@ -106,57 +162,6 @@ class HFBackend(Backend):
         self.revision = model.revision or getattr(config, "_commit_hash", None)
         self._stats = TokenStats()
         self._torch = torch
-
-    # -- tokenisation (lm-eval semantics) -------------------------------------------------
-    def _encode_many(self, texts: Sequence[str]) -> list[list[int]]:
-        bos = self.tokenizer.bos_token
-        plain = [i for i, t in enumerate(texts) if not (bos and t.startswith(bos))]
-        out: list[list[int]] = [[] for _ in texts]
-        if plain:
-            enc = self.tokenizer([texts[i] for i in plain])["input_ids"]
-            for i, ids in zip(plain, enc, strict=True):
-                out[i] = list(ids)
-        rest = [i for i in range(len(texts)) if i not in set(plain)]
-        if rest:
-            enc = self.tokenizer([texts[i] for i in rest], add_special_tokens=False)["input_ids"]
-            for i, ids in zip(rest, enc, strict=True):
-                out[i] = list(ids)
-        return out
-
-    @staticmethod
-    def _split_space(context: str, continuation: str) -> tuple[str, str]:
-        n = len(context) - len(context.rstrip())
-        if n:
-            return context[:-n], context[-n:] + continuation
-        return context, continuation
-
-    def encode_pairs(self, context: str, continuations: Sequence[str]) -> tuple[list[int], list[list[int]]]:
-        """(context tokens, each continuation's tokens) as lm-eval computes them."""
-        pairs = [self._split_space(context, c) for c in continuations]
-        ctx = pairs[0][0]
-        encoded = self._encode_many([ctx] + [c + k for c, k in pairs])
-        ctx_enc = encoded[0]
-        return ctx_enc, [whole[len(ctx_enc):] for whole in encoded[1:]]
-
-    def letter_token_ids(self, context: str, continuations: Sequence[str]) -> list[int] | None:
-        pairs = [self._split_space(context, c) for c in continuations]
-        if len({c for c, _ in pairs}) != 1:
-            return None
-        encoded = self._encode_many([pairs[0][0]] + [c + k for c, k in pairs])
-        ctx = encoded[0]
-        ids = []
-        for whole in encoded[1:]:
-            if whole[: len(ctx)] != ctx or len(whole) != len(ctx) + 1:
-                return None
-            ids.append(whole[-1])
-        return ids if len(set(ids)) == len(ids) else None
-
-    def apply_chat_template(self, text: str) -> str:
-        if not getattr(self.tokenizer, "chat_template", None):
-            raise UserError(f"model '{self.model_ref.name}' has no chat template; drop --chat-template")
-        return self.tokenizer.apply_chat_template(
-            [{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True
-        )
 
     # -- scoring ---------------------------------------------------------------------------
     def _rows(

@@ -31,7 +31,7 @@ from vllm.inputs import TokensPrompt
 from vllm.lora.request import LoRARequest
 
 from harness.backends.base import Backend, ScoreBatch, ScoreRequest, TokenStats
-from harness.backends.hf import DTYPES, HFBackend
+from harness.backends.hf import DTYPES, PromptTokens
 from harness.errors import UserError
 from harness.registry import ResolvedModel
 
@@ -78,15 +78,10 @@ def _unsupported_adapter_features(adapter: str) -> list[str]:
     return found
 
 
-class VLLMBackend(Backend):
-    name = "vllm"
+class VLLMBackend(PromptTokens, Backend):
+    """Same tokenisation as the transformers backend (`PromptTokens`): identical token ids."""
 
-    # Same tokenisation as the transformers backend: both backends score identical token ids.
-    _encode_many = HFBackend._encode_many
-    _split_space = staticmethod(HFBackend._split_space)
-    encode_pairs = HFBackend.encode_pairs
-    letter_token_ids = HFBackend.letter_token_ids
-    apply_chat_template = HFBackend.apply_chat_template
+    name = "vllm"
 
     def __init__(
         self,
