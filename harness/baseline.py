@@ -3,7 +3,7 @@
 A baseline is a folder a team can commit to its repository: `baseline.json` (what was saved, from
 where, when) beside the run's `results.json` and a trimmed `records.jsonl` (one run), or one such
 pair per suite in subfolders (a set of runs). Records keep what the paired test needs (`id`,
-`subject`, `gold`, `pred`, `correct`); question text and options are dropped so that benchmark text
+`subject`, `gold`, `pred`, `correct`, `method`); question text and options are dropped so that benchmark text
 does not end up in public repositories, where it would leak into future training data.
 
 Baselines saved by name live in `harness_home()/baselines/NAME`. Anywhere a run is expected, the
@@ -22,36 +22,17 @@ from typing import Any
 import harness
 from harness.errors import UserError
 from harness.resources import harness_home
-from harness.results.store import RECORDS, RESULTS, Run, load_run, write_atomic
+from harness.results.discover import load_runs_by_suite
+from harness.results.record import Record
+from harness.results.run import Run
+from harness.results.store import RECORDS, RESULTS, records_text, write_atomic
 
 META = "baseline.json"
-KEPT_FIELDS = ("id", "subject", "gold", "pred", "correct", "method")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 def baselines_home() -> Path:
     return harness_home() / "baselines"
-
-
-def load_runs(path: Path) -> dict[str, Run]:
-    """The finished runs in `path`, by suite: a run folder, or a folder whose subfolders are runs."""
-    if not path.exists():
-        raise UserError(f"{path}: no such folder")
-    if (path / RESULTS).is_file() or path.name == RESULTS or not path.is_dir():
-        run = load_run(path)
-        return {run.results["suite"]: run}
-    runs: dict[str, Run] = {}
-    for child in sorted(p for p in path.iterdir() if p.is_dir()):
-        if not ((child / RESULTS).is_file() or (child / "run.lock.json").is_file()):
-            continue
-        run = load_run(child)
-        suite = run.results["suite"]
-        if suite in runs:
-            raise UserError(f"{path}: two runs of suite '{suite}' ({runs[suite].path.name}, {child.name}); keep one")
-        runs[suite] = run
-    if not runs:
-        raise UserError(f"{path}: not a run folder, a folder of runs or a baseline (no {RESULTS} found)")
-    return runs
 
 
 def resolve(ref: str) -> Path:
@@ -69,7 +50,7 @@ def save(run_path: Path, name: str, parent: Path | None = None, overwrite: bool 
     """Copy the runs in `run_path` into `<parent or harness_home()/baselines>/<name>`; returns the folder."""
     if not _NAME.match(name):
         raise UserError(f"baseline name '{name}' must be letters, digits, '.', '_' or '-' (no spaces or slashes)")
-    runs = load_runs(run_path)
+    runs = load_runs_by_suite(run_path)
     target = (parent.expanduser() if parent else baselines_home()) / name
     if target.exists():
         if not overwrite:
@@ -106,8 +87,10 @@ def save(run_path: Path, name: str, parent: Path | None = None, overwrite: bool 
 
 
 def _write_run(folder: Path, run: Run) -> None:
-    records = [{k: r[k] for k in KEPT_FIELDS if k in r} for r in run.records]
-    write_atomic(folder / RECORDS, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+    """The run's results and its records trimmed to what the paired test needs (no question text)."""
+    records = [Record(id=r.id, subject=r.subject, gold=r.gold, correct=r.correct, pred=r.pred, method=r.method)
+               for r in run.records]
+    write_atomic(folder / RECORDS, records_text(records))
     write_atomic(folder / RESULTS, json.dumps(run.results, ensure_ascii=False, indent=2) + "\n")
 
 

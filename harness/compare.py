@@ -1,128 +1,169 @@
-"""Compare two runs of the same suite and protocol, question by question.
+"""The paired comparison of two runs — the one place `harness compare`, `harness gate` and the site's
+variant pages get their numbers from.
 
-Overall, per category and per subject: both accuracies, the delta, and an exact McNemar test on
-the paired per-question correctness; subject and category p-values are Holm-corrected (many
-subjects means many tests). Lists the questions B fixed (wrong in A, right in B) and broke.
-Runs whose protocol cards or question sets differ are refused: their difference would not be
-the model's alone.
+Two runs are comparable when they asked the same questions the same way: the same protocol card
+(suite, split, shots, method, prompt and data hashes, …) and the same question ids. Runs on another
+engine (backend or dtype: a bf16 vLLM baseline against an fp32 transformers candidate) can differ for
+that reason alone, so that is refused too unless the caller says it is intended, and then noted.
+
+For comparable runs, each group of questions (all, a category, a subject) gets both accuracies, the
+delta (B − A), the questions B fixed (wrong in A, right in B) and broke, and an exact McNemar test on
+those discordant questions. Callers apply Holm's correction over the families of rows they test.
 """
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from harness.errors import UserError
-from harness.results.store import Run
+from harness.results.run import Run
 from harness.scoring.stats import holm, mcnemar_exact
 
+ENGINE_FIELDS = ("backend", "dtype")
 _WHY = {
     "prompt_hash": "the prompts differ (with --chat-template, each model's own chat template renders them)",
     "data_hash": "the questions or few-shot examples differ",
 }
 
 
-def protocol_differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
-    """Protocol fields whose values differ, as 'field: A vs B' (hashes explained)."""
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def protocol_differences(a: Run, b: Run) -> list[tuple[str, str]]:
+    """(field, 'field: A vs B' or why it matters) for each protocol field whose values differ."""
+    pa, pb = a.protocol, b.protocol
     out = []
-    for key in sorted(set(a) | set(b)):
-        if a.get(key) != b.get(key):
-            out.append(_WHY.get(key) or f"{key}: {a.get(key)!r} vs {b.get(key)!r}")
+    for key in dict.fromkeys([*pa, *pb]):
+        if pa.get(key) != pb.get(key):
+            out.append((key, _WHY.get(key) or f"{key}: {_short(pa.get(key))} vs {_short(pb.get(key))}"))
+    if not out and a.card.get("protocol_id") != b.card.get("protocol_id"):
+        out.append(("protocol_id", f"protocol_id: {a.card.get('protocol_id')} vs {b.card.get('protocol_id')}"))
     return out
 
 
-def _paired(a: list[bool], b: list[bool]) -> dict[str, Any]:
-    test = mcnemar_exact(a, b)
-    n = test.n
-    return {
-        "n": n,
-        "acc_a": sum(a) / n if n else 0.0,
-        "acc_b": sum(b) / n if n else 0.0,
-        "delta": test.delta,
-        "fixed": test.only_b,
-        "broken": test.only_a,
-        "p_value": test.p_value,
-    }
+def engine_differences(a: Run, b: Run) -> list[str]:
+    """'backend: A vs B' / 'dtype: A vs B' where the runs' engines differ."""
+    ea, eb = a.card.get("backend") or {}, b.card.get("backend") or {}
+    return [f"{k}: {ea.get(k)!r} vs {eb.get(k)!r}" for k in ENGINE_FIELDS if ea.get(k) != eb.get(k)]
 
 
-def compare_runs(a: Run, b: Run) -> dict[str, Any]:
-    """The comparison of run B against run A (B − A), or UserError when they are not comparable."""
-    diffs = protocol_differences(a.protocol, b.protocol)
+def check_comparable(
+    a: Run, b: Run, what: str, labels: tuple[str, str] = ("A", "B"), allow_engine_change: bool = False
+) -> list[str]:
+    """Refuse (one UserError line naming every problem) runs that did not ask the same questions the
+    same way; returns notes for differences the caller allowed."""
+    problems = []
+    diffs = protocol_differences(a, b)
     if diffs:
-        raise UserError(f"cannot compare {a.path} and {b.path}: protocols differ: " + "; ".join(diffs))
-    rec_a = {r["id"]: r for r in a.records}
-    rec_b = {r["id"]: r for r in b.records}
-    if set(rec_a) != set(rec_b):
-        only = len(set(rec_a) ^ set(rec_b))
-        raise UserError(f"cannot compare {a.path} and {b.path}: their question sets differ ({only} ids in one only)")
-    ids = [r["id"] for r in a.records]
-    subjects_scores = a.results.get("scores", {}).get("subjects", {})
-    category = {s: v.get("category", "Other") for s, v in subjects_scores.items()}
-    by_subject: dict[str, list[str]] = {}
-    for i in ids:
-        by_subject.setdefault(rec_a[i]["subject"], []).append(i)
+        shown = "; ".join(text for _, text in diffs[:6])
+        more = f" (+{len(diffs) - 6} more)" if len(diffs) > 6 else ""
+        problems.append(f"protocols differ in {', '.join(k for k, _ in diffs)} ({shown}{more})")
+    ids_a = {r.id for r in a.records}
+    ids_b = {r.id for r in b.records}
+    if ids_a != ids_b:
+        missing, extra = len(ids_a - ids_b), len(ids_b - ids_a)
+        example = next(iter(sorted(ids_a - ids_b) or sorted(ids_b - ids_a)))
+        problems.append(f"question sets differ: {labels[1]} lacks {missing} of {labels[0]}'s {len(ids_a)} questions "
+                        f"and has {extra} it does not (e.g. '{example}')")
+    engines = engine_differences(a, b)
+    if engines and not allow_engine_change:
+        problems.append(f"they ran on different engines ({'; '.join(engines)}), which alone can change scores; "
+                        "pass --allow-engine-change if that is intended")
+    if problems:
+        raise UserError(f"cannot {what}: " + "; ".join(problems))
+    return [f"engines differ ({'; '.join(engines)}): part of the difference may be the engine's"] if engines else []
 
-    def group(members: list[str]) -> dict[str, Any]:
-        return _paired([bool(rec_a[i]["correct"]) for i in members], [bool(rec_b[i]["correct"]) for i in members])
 
-    subjects = {s: {**group(m), "category": category.get(s, "Other")} for s, m in by_subject.items()}
-    by_category: dict[str, list[str]] = {}
-    for s, members in by_subject.items():
-        by_category.setdefault(category.get(s, "Other"), []).extend(members)
-    categories = {c: group(m) for c, m in by_category.items()}
-    for table in (subjects, categories):
-        names = list(table)
-        for name, adj in zip(names, holm([table[n]["p_value"] for n in names]), strict=True):
-            table[name]["p_holm"] = adj
+@dataclass
+class PairedRow:
+    """One compared group of questions."""
+
+    n: int
+    acc_a: float
+    acc_b: float
+    delta: float  # accuracy(B) - accuracy(A), a fraction
+    fixed: int  # wrong in A, right in B
+    broken: int  # right in A, wrong in B
+    p_value: float  # exact McNemar, two-sided
+    p_holm: float | None = None
+    category: str | None = None  # for a subject's row
+
+
+def paired_row(ids: list[str], a: dict[str, bool], b: dict[str, bool]) -> PairedRow:
+    """The paired comparison of the questions `ids`, given each run's correctness by id."""
+    right_a = [a[i] for i in ids]
+    right_b = [b[i] for i in ids]
+    test = mcnemar_exact(right_a, right_b)
+    n = len(ids)
+    return PairedRow(n, sum(right_a) / n if n else 0.0, sum(right_b) / n if n else 0.0, test.delta,
+                     test.only_b, test.only_a, test.p_value)
+
+
+def correctness(run: Run) -> dict[str, bool]:
+    return {r.id: bool(r.correct) for r in run.records}
+
+
+def group_ids(run: Run, level: str) -> dict[str, list[str]]:
+    """Question ids by subject or by category (from the run's scores), in the run's order."""
+    category = {s: v.get("category", "Other") for s, v in (run.results.get("scores", {}).get("subjects") or {}).items()}
+    groups: dict[str, list[str]] = {}
+    for r in run.records:
+        key = r.subject if level == "subject" else category.get(r.subject, "Other")
+        groups.setdefault(key, []).append(r.id)
+    return groups
+
+
+def _with_holm(rows: dict[str, PairedRow]) -> dict[str, PairedRow]:
+    for row, adjusted in zip(rows.values(), holm([r.p_value for r in rows.values()]), strict=True):
+        row.p_holm = adjusted
+    return rows
+
+
+@dataclass
+class Comparison:
+    """Run B against run A: overall, per category and per subject, and the questions that changed."""
+
+    a: dict[str, Any]
+    b: dict[str, Any]
+    suite: str
+    protocol_id: str | None
+    overall: PairedRow
+    categories: dict[str, PairedRow]
+    subjects: dict[str, PairedRow]
+    fixed: list[dict[str, Any]]
+    broken: list[dict[str, Any]]
+    notes: list[str] = field(default_factory=list)
+    test: str = "exact McNemar (two-sided) on per-question correctness; Holm-corrected across subjects and across categories"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def compare_runs(a: Run, b: Run, allow_engine_change: bool = False) -> Comparison:
+    """The comparison of run B against run A (B − A), or UserError when they are not comparable."""
+    notes = check_comparable(a, b, f"compare {a.path} and {b.path}", allow_engine_change=allow_engine_change)
+    right_a, right_b = correctness(a), correctness(b)
+    by_id = {r.id: r for r in a.records}
+    pred_b = {r.id: r.pred for r in b.records}
+    ids = [r.id for r in a.records]
+    subjects = _with_holm({s: paired_row(m, right_a, right_b) for s, m in group_ids(a, "subject").items()})
+    categories = _with_holm({c: paired_row(m, right_a, right_b) for c, m in group_ids(a, "category").items()})
+    scores = a.results.get("scores", {}).get("subjects") or {}
+    for subject, row in subjects.items():
+        row.category = (scores.get(subject) or {}).get("category", "Other")
 
     def item(i: str) -> dict[str, Any]:
-        return {"id": i, "subject": rec_a[i]["subject"], "gold": rec_a[i].get("gold"),
-                "pred_a": rec_a[i].get("pred"), "pred_b": rec_b[i].get("pred")}
+        return {"id": i, "subject": by_id[i].subject, "gold": by_id[i].gold, "pred_a": by_id[i].pred, "pred_b": pred_b[i]}
 
-    fixed = [item(i) for i in ids if not rec_a[i]["correct"] and rec_b[i]["correct"]]
-    broken = [item(i) for i in ids if rec_a[i]["correct"] and not rec_b[i]["correct"]]
-    return {
-        "a": {"path": str(a.path), "model": a.results.get("model")},
-        "b": {"path": str(b.path), "model": b.results.get("model")},
-        "suite": a.results.get("suite"),
-        "protocol_id": a.card.get("protocol_id"),
-        "test": "exact McNemar (two-sided) on per-question correctness; Holm-corrected across subjects and across categories",
-        "overall": group(ids),
-        "categories": categories,
-        "subjects": subjects,
-        "fixed": fixed,
-        "broken": broken,
-    }
-
-
-def print_comparison(result: dict[str, Any], show: int = 10) -> None:
-    """The comparison as a terminal table, then the first fixed and broken questions."""
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
-    table = Table(title=f"{result['suite']} · B = {result['b']['model']} vs A = {result['a']['model']}")
-    for col in ("group", "n", "A %", "B %", "Δ pts", "fixed", "broken", "p", "p (Holm)"):
-        table.add_column(col, justify="left" if col == "group" else "right")
-
-    def row(name: str, r: dict[str, Any], style: str | None = None) -> None:
-        holm_p = f"{r['p_holm']:.3g}" if "p_holm" in r else "—"
-        mark = "green" if r["delta"] > 0 and r.get("p_holm", r["p_value"]) < 0.05 else (
-            "red" if r["delta"] < 0 and r.get("p_holm", r["p_value"]) < 0.05 else None)
-        table.add_row(name, str(r["n"]), f"{100 * r['acc_a']:.2f}", f"{100 * r['acc_b']:.2f}",
-                      f"[{mark}]{100 * r['delta']:+.2f}[/]" if mark else f"{100 * r['delta']:+.2f}",
-                      str(r["fixed"]), str(r["broken"]), f"{r['p_value']:.3g}", holm_p, style=style)
-
-    for name, r in result["subjects"].items():
-        row(name, r)
-    table.add_section()
-    for name, r in result["categories"].items():
-        row(name, r, style="bold")
-    table.add_section()
-    row("overall", result["overall"], style="bold")
-    console.print(table)
-    for label in ("fixed", "broken"):
-        items = result[label]
-        if items:
-            shown = ", ".join(f"{x['id']} ({x['pred_a']}→{x['pred_b']})" for x in items[:show])
-            more = f" … and {len(items) - show} more" if len(items) > show else ""
-            console.print(f"{label} ({len(items)}): {shown}{more}", highlight=False)
+    return Comparison(
+        a={"path": str(a.path), "model": a.results.get("model")},
+        b={"path": str(b.path), "model": b.results.get("model")},
+        suite=a.suite, protocol_id=a.card.get("protocol_id"), overall=paired_row(ids, right_a, right_b),
+        categories=categories, subjects=subjects,
+        fixed=[item(i) for i in ids if not right_a[i] and right_b[i]],
+        broken=[item(i) for i in ids if right_a[i] and not right_b[i]],
+        notes=notes,
+    )

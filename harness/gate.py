@@ -16,9 +16,10 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from harness.compare import check_comparable, correctness, group_ids, paired_row
 from harness.errors import UserError
-from harness.results.store import Run
-from harness.scoring.stats import DEFAULT_DISCORDANCE, holm, mcnemar_exact, minimum_detectable_drop
+from harness.results.run import Run
+from harness.scoring.stats import DEFAULT_DISCORDANCE, holm, minimum_detectable_drop
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
 PER = ("category", "subject")
@@ -87,62 +88,10 @@ class GateReport:
         }
 
 
-def check_comparable(suite: str, base: Run, cand: Run) -> None:
-    """Refuse (UserError) when the two runs did not ask the same questions the same way."""
-    problems = []
-    pb, pc = base.card.get("protocol", {}), cand.card.get("protocol", {})
-    # every protocol field matters: suite, split, shots, method, prompt and data hashes, limit…
-    differing = [k for k in dict.fromkeys([*pb, *pc]) if pb.get(k) != pc.get(k)]
-    if differing:
-        shown = "; ".join(f"{k}: {_short(pb.get(k))} vs {_short(pc.get(k))}" for k in differing[:6])
-        more = f" (+{len(differing) - 6} more)" if len(differing) > 6 else ""
-        problems.append(f"protocols differ in {', '.join(differing)} ({shown}{more})")
-    elif base.card.get("protocol_id") != cand.card.get("protocol_id"):
-        problems.append(f"protocol ids differ ({base.card.get('protocol_id')} vs {cand.card.get('protocol_id')})")
-    ids_b = {r["id"] for r in base.records}
-    ids_c = {r["id"] for r in cand.records}
-    if ids_b != ids_c:
-        missing, extra = len(ids_b - ids_c), len(ids_c - ids_b)
-        example = next(iter(sorted(ids_b - ids_c) or sorted(ids_c - ids_b)))
-        problems.append(
-            f"question sets differ: the candidate lacks {missing} of the baseline's {len(ids_b)} questions "
-            f"and has {extra} it does not (e.g. '{example}')"
-        )
-    if problems:
-        raise UserError(f"cannot gate {suite}: " + "; ".join(problems))
-
-
-def _check_usable(run: Run) -> None:
-    if not isinstance(run.results.get("card"), dict) or "protocol" not in run.results["card"]:
-        raise UserError(f"{run.path}: results.json has no protocol card (not written by `harness run`?)")
-    for rec in run.records:
-        missing = [k for k in ("id", "subject", "correct") if k not in rec]
-        if missing:
-            raise UserError(f"{run.path}: a record lacks {', '.join(missing)} (not written by `harness run`?)")
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
 def _row(suite: str, group: str, level: str, ids: list[str], base: dict[str, bool], cand: dict[str, bool]) -> GateRow:
-    a = [base[i] for i in ids]
-    b = [cand[i] for i in ids]
-    test = mcnemar_exact(a, b)
-    n = len(ids)
-    return GateRow(
-        suite=suite,
-        group=group,
-        level=level,
-        n=n,
-        acc_base=sum(a) / n if n else 0.0,
-        acc_cand=sum(b) / n if n else 0.0,
-        delta=test.delta,
-        broke=test.only_a,
-        fixed=test.only_b,
-        p=test.p_value,
-    )
+    paired = paired_row(ids, base, cand)
+    return GateRow(suite=suite, group=group, level=level, n=paired.n, acc_base=paired.acc_a, acc_cand=paired.acc_b,
+                   delta=paired.delta, broke=paired.broken, fixed=paired.fixed, p=paired.p_value)
 
 
 def gate(
@@ -153,6 +102,7 @@ def gate(
     suites: list[str] | None = None,
     per: str | None = None,
     labels: tuple[str, str] = ("baseline", "candidate"),
+    allow_engine_change: bool = False,
 ) -> GateReport:
     """Compare the candidate's runs with the baseline's, suite by suite (see the module docstring)."""
     if not 0 < alpha < 1:
@@ -164,23 +114,15 @@ def gate(
     report = GateReport(labels[0], labels[1], max_drop, alpha, per)
     pairs = _pair(baseline, candidate, suites, report)
     for suite, (base, cand) in pairs.items():
-        _check_usable(base)
-        _check_usable(cand)
-        check_comparable(suite, base, cand)
+        report.notes += check_comparable(base, cand, f"gate {suite}", ("the baseline", "the candidate"),
+                                         allow_engine_change)
     overall: list[GateRow] = []
     groups: list[GateRow] = []
     for suite, (base, cand) in pairs.items():
-        right_b = {r["id"]: bool(r["correct"]) for r in base.records}
-        right_c = {r["id"]: bool(r["correct"]) for r in cand.records}
-        ids = [r["id"] for r in base.records]
-        overall.append(_row(suite, "overall", "suite", ids, right_b, right_c))
+        right_b, right_c = correctness(base), correctness(cand)
+        overall.append(_row(suite, "overall", "suite", [r.id for r in base.records], right_b, right_c))
         if per:
-            subjects = base.results.get("scores", {}).get("subjects", {})
-            members: dict[str, list[str]] = {}
-            for r in base.records:
-                key = r["subject"] if per == "subject" else subjects.get(r["subject"], {}).get("category", "Other")
-                members.setdefault(key, []).append(r["id"])
-            groups.extend(_row(suite, g, per, m, right_b, right_c) for g, m in members.items())
+            groups.extend(_row(suite, g, per, m, right_b, right_c) for g, m in group_ids(base, per).items())
     for family in (overall, groups):
         for row, adjusted in zip(family, holm([r.p for r in family]), strict=True):
             row.p_holm = adjusted

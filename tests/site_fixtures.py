@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.cli import main
+from harness.results.record import Record
 from harness.scoring.mc import aggregate
 
 LIMIT = "8"  # questions per subject: 48 per run, a few seconds each on the tiny model
@@ -41,7 +42,7 @@ def derive_run(
         if records_edit:
             records_edit(rec)
     category_of = {s: v["category"] for s, v in results["scores"]["subjects"].items()}
-    results["scores"] = aggregate(records, category_of, {})
+    results["scores"] = aggregate([Record.from_dict(r, "test") for r in records], category_of, {})
     results["model"] = name
     results["card"]["model"] = {**results["card"]["model"], "name": name, **(model_card or {})}
     results["run_key"] = f"derived-{name}"
@@ -97,7 +98,7 @@ def synthetic_many(root: Path, n_models: int = 50, per_subject: int = 5, seed: i
                                     "options": {c: f"选项 {c}" for c in "ABCD"}})
             name = f"model-{m:02d}"
             template = {"run_key": f"{suite}-{name}", "suite": suite, "model": name,
-                        "scores": aggregate(records, category_of, spec.subsets),
+                        "scores": aggregate([Record.from_dict(r, "test") for r in records], category_of, spec.subsets),
                         "card": {"harness_version": "0.1.0", "protocol": protocol, "protocol_id": "id-" + suite,
                                  "model": {"name": name, "path": f"/models/{name}", "adapter": None},
                                  "backend": {"backend": "hf", "versions": {"torch": "x"}},

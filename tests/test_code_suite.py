@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.generation import completion_code, program_for, score_code
 from harness.sandbox import run_many
+from harness.scoring.code import completion_code, program_for, score_batch
 from harness.suite import load_suite
 from harness.suite.domain import load_items
 from tests.conftest import shared_data
@@ -37,5 +37,5 @@ def test_wrong_and_fenced_completions() -> None:
     root = shared_data("humaneval")
     item = load_items(spec, "humaneval", "test", root)[0]
     fenced = "Here you go:\n```python\n" + item.prefix + item.gold + "\n```\nDone."
-    scored = score_code([item], [["    return None\n", fenced]], timeout=10)[0]
-    assert scored["passed"] == [False, True] and scored["score"] == 0.5 and scored["correct"] is False
+    scored = score_batch([item], [["    return None\n", fenced]], {"timeout": 10})[0]
+    assert scored.values["passed"] == [False, True] and scored.score == 0.5 and scored.correct is False

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main
+from harness.results.record import Record
 from harness.scoring.mc import aggregate
 from harness.suite.prompt import digest
 
@@ -31,7 +32,7 @@ def questions(n: int, seed: int = 0) -> list[dict]:
         right = rng.random() < 0.6
         pred = gold if right else "ABCD"[("ABCD".index(gold) + 1) % 4]
         out.append({"id": f"{subjects[i % 4]}-{i}", "subject": subjects[i % 4], "gold": gold, "pred": pred,
-                    "correct": right, "question": f"第{i}题的题干", "options": ["甲", "乙", "丙", "丁"]})
+                    "correct": right, "question": f"第{i}题的题干", "options": {"A": "甲", "B": "乙", "C": "丙", "D": "丁"}})
     return out
 
 
@@ -55,7 +56,7 @@ def write_run(folder: Path, records: list[dict], proto: dict, model: str = "m") 
     (folder / "records.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records),
                                           encoding="utf-8")
     results = {"run_key": digest([model, repr(sorted(proto.items()))]), "suite": proto["suite"], "model": model,
-               "scores": aggregate(records, CATEGORIES),
+               "scores": aggregate([Record.from_dict(r, "test") for r in records], CATEGORIES),
                "card": {"protocol": proto, "protocol_id": digest([repr(sorted(proto.items()))]), "model": {"name": model}}}
     (folder / "results.json").write_text(json.dumps(results, ensure_ascii=False), encoding="utf-8")
     return folder

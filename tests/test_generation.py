@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 from harness.cli import main
-from harness.generation import score_text
-from harness.suite.domain import GenItem
+from harness.scoring.metrics import score_text
+from harness.suite.items import GenItem
 
 LAW = {
     "1-2": {"instruction": "请你运用法律知识从A,B,C,D中选出一个正确的答案，并写在[正确答案]和<eoa>之间。", "question": "我国的根本大法是?A:宪法;B:刑法;C:民法;D:行政法", "answer": "正确答案：A。"},
@@ -52,21 +52,21 @@ def test_mc_suite_with_method_generate_and_code_samples(tiny_model, ceval_dir, t
                 "--samples", "2", "--temperature", "0.8", "--output", str(tmp_path / "code"), "--max-new-tokens", "8",
                 "--quiet"])
     rec = run["records"][0]
-    assert len(rec["outputs"]) == 2 and len(rec["passed"]) == 2
+    assert len(rec["outputs"]) == 2 and len(rec["values"]["passed"]) == 2
     assert "pass@1" in run["results"]["scores"]["subjects"]["humaneval"]
 
 
 def test_medicine_multi_answer_and_lawbench_metrics() -> None:
     opts = {"A": "发热", "B": "咳嗽", "C": "皮疹", "D": "骨折"}
     multi = GenItem("m", "cmexam", "", "AB", "choice", opts)
-    assert score_text(multi, "答案是A和B")["correct"]
-    assert not score_text(multi, "答案是A")["correct"]
-    assert score_text(multi, "嗯")["extracted"] is None
+    assert score_text(multi, "答案是A和B").correct
+    assert not score_text(multi, "答案是A").correct
+    assert score_text(multi, "嗯").extracted is None
     term = GenItem("t", "3-4", "", "刑期:12个月", "log_distance")
-    assert score_text(term, "[刑期]12月<eoa>")["score"] == 1.0
-    assert score_text(term, "[刑期]1年<eoa>")["correct"]
-    assert score_text(term, "不知道")["score"] == 0.0
+    assert score_text(term, "[刑期]12月<eoa>").score == 1.0
+    assert score_text(term, "[刑期]1年<eoa>").correct
+    assert score_text(term, "不知道").score == 0.0
     amount = GenItem("a", "3-7", "", "上文涉及到的犯罪金额:8500.0元。", "amount_acc")
-    assert score_text(amount, "[金额]8500元<eoa>")["correct"]
+    assert score_text(amount, "[金额]8500元<eoa>").correct
     labels = GenItem("l", "2-3", "", "类别:婚后有子女、限制行为能力子女抚养。", "label_f1", labels=("婚后有子女", "限制行为能力子女抚养", "准予离婚"))
-    assert score_text(labels, "[类别]婚后有子女<eoa>")["score"] == 2 * 1 * 0.5 / 1.5
+    assert score_text(labels, "[类别]婚后有子女<eoa>").score == 2 * 1 * 0.5 / 1.5

@@ -16,7 +16,7 @@ def _score(model, requests, method, letter_ids, prefix_cache):
                         prefix_cache=prefix_cache)
     out = {}
     for batch in backend.score(requests, method, letter_ids):
-        out.update(zip(batch.indices, batch.logprobs, strict=True))
+        out.update(zip(batch.indices, batch.outputs, strict=True))
     return out, backend.stats
 
 

@@ -11,7 +11,7 @@ import pytest
 from site_fixtures import copy_run, make_runs, synthetic_many
 
 from harness.cli import main
-from harness.render.site import slugify
+from harness.render.site_data import slugify
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -149,14 +149,24 @@ def test_variant_grouped_under_base_with_delta_and_comparison(site, runs):
     assert f"{fixed} fixed" in html and f"{broken} broken" in html and "broken by the fine-tune" in html
 
 
-def test_compare_json_in_run_folder_is_shown(runs, tmp_path):
+def test_compare_gate_and_site_agree_on_the_same_two_runs(runs, tmp_path):
+    """One paired comparison: `harness compare`, `harness gate` and the site give the same counts and p-values;
+    the site reads compare.json only when the base's run is not among its inputs."""
     variant = copy_run(runs["variant"], tmp_path / "in" / "variant")
-    (variant / "compare.json").write_text(json.dumps({"fixed": ["x1", "x2"], "broken": ["y1"], "p_value": 0.625}),
-                                          encoding="utf-8")
-    out = tmp_path / "site"
-    assert main(["leaderboard", "--results", str(variant), str(runs["tiny"]), "--out", str(out)]) == 0
-    cmp = next(r["compare"] for r in _board(out)["runs"] if r["model"] == "tiny+ft")
-    assert (cmp["fixed"], cmp["broken"], cmp["p_value"], cmp["source"]) == (2, 1, 0.625, "compare.json")
+    assert main(["compare", str(runs["tiny"]), str(variant), "--json", str(variant / "compare.json")]) == 0
+    compared = json.loads((variant / "compare.json").read_text(encoding="utf-8"))["overall"]
+    assert main(["gate", "--baseline", str(runs["tiny"]), "--candidate", str(variant), "--max-drop", "100",
+                 "--json", str(tmp_path / "gate.json")]) == 0
+    (gated,) = json.loads((tmp_path / "gate.json").read_text(encoding="utf-8"))["rows"]
+    sites = {}
+    for name, inputs in (("both", [variant, runs["tiny"]]), ("alone", [variant])):
+        assert main(["leaderboard", "--results", *map(str, inputs), "--out", str(tmp_path / name)]) == 0
+        sites[name] = next(r["compare"] for r in _board(tmp_path / name)["runs"] if r["model"] == "tiny+ft")
+    assert sites["both"]["source"] == "computed from both runs" and sites["alone"]["source"] == "compare.json"
+    assert compared["fixed"] + compared["broken"] > 0
+    for cmp in sites.values():
+        assert (cmp["fixed"], cmp["broken"], cmp["p_value"]) == (compared["fixed"], compared["broken"], compared["p_value"])
+    assert (gated["fixed"], gated["broke"], gated["p"]) == (compared["fixed"], compared["broken"], compared["p_value"])
 
 
 def test_report_is_one_self_contained_file(runs, tmp_path, capsys):

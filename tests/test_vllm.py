@@ -74,7 +74,7 @@ def _score(backend, requests, method):
         letter_ids = {r.group: backend.letter_token_ids(r.context, r.continuations) for r in requests}
     out = {}
     for batch in backend.score(requests, method, letter_ids):
-        out.update(zip(batch.indices, batch.logprobs, strict=True))
+        out.update(zip(batch.indices, batch.outputs, strict=True))
     assert sorted(out) == list(range(len(requests)))
     return [out[i] for i in range(len(requests))]
 

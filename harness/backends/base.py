@@ -1,4 +1,11 @@
-"""The backend interface: what the runner asks of any inference engine."""
+"""The backend interface: what the run loop asks of any inference engine.
+
+A request carries its kind as its type: a `ScoreRequest` asks for log-probabilities of fixed
+continuations, a `GenerateRequest` for sampled or greedy text. A backend answers a list of requests
+with finished `Batch`es. Batches are planned over *all* requests, so their composition never depends
+on what a resumed run already has; a batch whose requests are all done is skipped. That is what makes
+a resumed run byte-identical to an uninterrupted one.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +13,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from harness.errors import UserError
+
+DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
 @dataclass(frozen=True)
@@ -17,12 +28,38 @@ class ScoreRequest:
     group: str = ""
 
 
+@dataclass(frozen=True)
+class GenerateRequest:
+    """Generate after `prompt`. `seed` belongs to the item (not to a batch position), so a resumed
+    sampled run draws the same samples as an uninterrupted one."""
+
+    prompt: str
+    seed: int
+    group: str = ""
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    """How every request of a generation run is decoded (greedy when temperature is 0)."""
+
+    max_new_tokens: int = 256
+    temperature: float = 0.0
+    top_p: float = 1.0
+    n: int = 1
+    stop: tuple[str, ...] = ()
+
+    @property
+    def sampled(self) -> bool:
+        return self.temperature > 0
+
+
 @dataclass
-class ScoreBatch:
-    """One finished batch: request indices and, for each, one log-probability per continuation."""
+class Batch:
+    """One finished batch: request indices and, for each, its output — one log-probability per
+    continuation for a score request, `n` completions for a generate request."""
 
     indices: list[int]
-    logprobs: list[list[float]]
+    outputs: list[Any]
 
 
 @dataclass
@@ -35,7 +72,7 @@ class TokenStats:
 
 
 class Backend(ABC):
-    """Computes log-probabilities of continuations; knows nothing about suites or scoring."""
+    """Computes log-probabilities or text; knows nothing about suites, records or scoring."""
 
     name: str = "base"
 
@@ -55,30 +92,31 @@ class Backend(ABC):
         method: str,
         letter_ids: dict[str, list[int]] | None = None,
         done: set[int] | None = None,
-    ) -> Iterator[ScoreBatch]:
+    ) -> Iterator[Batch]:
         """Yield finished batches. `method` is 'letter' (next-token log-probs of `letter_ids[group]`)
-        or 'choice' (summed log-likelihood of each continuation). Batches are planned over all
-        requests so that their composition never depends on `done`; a batch whose requests are all
-        in `done` is skipped."""
+        or 'choice' (summed log-likelihood of each continuation)."""
 
     @abstractmethod
     def apply_chat_template(self, text: str) -> str:
         """Wrap a prompt as one user turn in the model's chat template, ready for the answer."""
 
     def generate(
-        self,
-        prompts: Sequence[str],
-        max_new_tokens: int = 256,
-        temperature: float = 0.0,
-        top_p: float = 1.0,
-        n: int = 1,
-        seed: int = 1234,
-        stop: Sequence[str] = (),
-    ) -> list[list[str]]:
-        """`n` completions of each prompt (greedy when temperature is 0), each cut before the first
-        `stop` string. Backends that cannot generate say so."""
-        from harness.errors import UserError
+        self, requests: Sequence[GenerateRequest], params: GenerationParams, done: set[int] | None = None
+    ) -> Iterator[Batch]:
+        """Yield batches of `params.n` completions per request, each cut before the first stop string.
+        Greedy runs are batched in request order; sampled ones go one request at a time, seeded with the
+        request's own seed."""
+        done = done or set()
+        size = 1 if params.sampled else max(1, int(getattr(self, "batch_size", None) or 1))
+        for start in range(0, len(requests), size):
+            indices = list(range(start, min(start + size, len(requests))))
+            if set(indices) <= done:
+                continue
+            batch = [requests[i] for i in indices]
+            yield Batch(indices, self._generate_batch([r.prompt for r in batch], params, batch[0].seed))
 
+    def _generate_batch(self, prompts: Sequence[str], params: GenerationParams, seed: int) -> list[list[str]]:
+        """`params.n` completions of each prompt; the random state is seeded with `seed` first."""
         raise UserError(f"the {self.name} backend cannot generate text; use --backend hf for --method generate")
 
     @property

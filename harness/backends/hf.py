@@ -8,9 +8,7 @@ runs only each prompt's remaining tokens against a copy of its key/value cache. 
 Rows are right-padded: with causal attention a real token never attends to a later pad, so no
 attention mask is needed and the pads' outputs are simply not read.
 
-Tokenisation follows lm-evaluation-harness exactly (`_encode_pair`): trailing whitespace of the
-context moves to the continuation, and the continuation's tokens are those of `context +
-continuation` after the context's own tokens.
+Tokenisation is lm-evaluation-harness's (`harness/backends/tokens.py`), shared with the vLLM backend.
 """
 
 from __future__ import annotations
@@ -20,14 +18,12 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from harness.backends.base import Backend, ScoreBatch, ScoreRequest, TokenStats
+from harness.backends.base import DTYPES, Backend, Batch, GenerationParams, ScoreRequest, TokenStats
+from harness.backends.tokens import PromptTokens, cut_at_stop
 from harness.errors import UserError
 from harness.registry import ResolvedModel
 
 log = logging.getLogger(__name__)
-
-DTYPES = ("auto", "float32", "bfloat16", "float16")
-
 
 @dataclass
 class _Row:
@@ -50,62 +46,6 @@ def _common_prefix(rows: list[list[int]]) -> int:
         if n == 0:
             break
     return n
-
-
-class PromptTokens:
-    """Tokenisation shared by every local backend (lm-eval semantics), so that all of them score the
-    very same token ids. Needs `self.tokenizer` and `self.model_ref`."""
-
-    def _encode_many(self, texts: Sequence[str]) -> list[list[int]]:
-        bos = self.tokenizer.bos_token
-        plain = [i for i, t in enumerate(texts) if not (bos and t.startswith(bos))]
-        out: list[list[int]] = [[] for _ in texts]
-        if plain:
-            enc = self.tokenizer([texts[i] for i in plain])["input_ids"]
-            for i, ids in zip(plain, enc, strict=True):
-                out[i] = list(ids)
-        with_bos = set(range(len(texts))) - set(plain)
-        rest = sorted(with_bos)
-        if rest:
-            enc = self.tokenizer([texts[i] for i in rest], add_special_tokens=False)["input_ids"]
-            for i, ids in zip(rest, enc, strict=True):
-                out[i] = list(ids)
-        return out
-
-    @staticmethod
-    def _split_space(context: str, continuation: str) -> tuple[str, str]:
-        n = len(context) - len(context.rstrip())
-        if n:
-            return context[:-n], context[-n:] + continuation
-        return context, continuation
-
-    def encode_pairs(self, context: str, continuations: Sequence[str]) -> tuple[list[int], list[list[int]]]:
-        """(context tokens, each continuation's tokens) as lm-eval computes them."""
-        pairs = [self._split_space(context, c) for c in continuations]
-        ctx = pairs[0][0]
-        encoded = self._encode_many([ctx] + [c + k for c, k in pairs])
-        ctx_enc = encoded[0]
-        return ctx_enc, [whole[len(ctx_enc):] for whole in encoded[1:]]
-
-    def letter_token_ids(self, context: str, continuations: Sequence[str]) -> list[int] | None:
-        pairs = [self._split_space(context, c) for c in continuations]
-        if len({c for c, _ in pairs}) != 1:
-            return None
-        encoded = self._encode_many([pairs[0][0]] + [c + k for c, k in pairs])
-        ctx = encoded[0]
-        ids = []
-        for whole in encoded[1:]:
-            if whole[: len(ctx)] != ctx or len(whole) != len(ctx) + 1:
-                return None
-            ids.append(whole[-1])
-        return ids if len(set(ids)) == len(ids) else None
-
-    def apply_chat_template(self, text: str) -> str:
-        if not getattr(self.tokenizer, "chat_template", None):
-            raise UserError(f"model '{self.model_ref.name}' has no chat template; drop --chat-template")
-        return self.tokenizer.apply_chat_template(
-            [{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True
-        )
 
 
 class HFBackend(PromptTokens, Backend):
@@ -211,7 +151,7 @@ class HFBackend(PromptTokens, Backend):
         method: str,
         letter_ids: dict[str, list[int]] | None = None,
         done: set[int] | None = None,
-    ) -> Iterator[ScoreBatch]:
+    ) -> Iterator[Batch]:
         torch = self._torch
         done = done or set()
         rows = self._rows(requests, method, letter_ids)
@@ -240,7 +180,7 @@ class HFBackend(PromptTokens, Backend):
 
     def _run_batch(
         self, batch: list[_Row], prefix_len: int, prefix_kv: list[tuple[Any, Any]] | None, letter_ids: list[int] | None
-    ) -> ScoreBatch:
+    ) -> Batch:
         torch = self._torch
         from transformers import DynamicCache
 
@@ -269,7 +209,7 @@ class HFBackend(PromptTokens, Backend):
                 total = sum(float(logprobs[b, index[pos - prefix_len], target]) for pos, target in row.reads)
                 per_question.setdefault(row.question, []).append(total)
         indices = list(per_question)
-        return ScoreBatch(indices=indices, logprobs=[per_question[i] for i in indices])
+        return Batch(indices=indices, outputs=[per_question[i] for i in indices])
 
     def describe(self) -> dict[str, Any]:
         import torch
@@ -298,49 +238,29 @@ class HFBackend(PromptTokens, Backend):
             self._torch.cuda.empty_cache()
 
     # -- generation (--method generate) ----------------------------------------------------
-    def generate(
-        self,
-        prompts: Sequence[str],
-        max_new_tokens: int = 256,
-        temperature: float = 0.0,
-        top_p: float = 1.0,
-        n: int = 1,
-        seed: int = 1234,
-        stop: Sequence[str] = (),
-    ) -> list[list[str]]:
-        """Left-padded batched `model.generate`; seeded per batch so a rerun gives the same samples."""
+    def _generate_batch(self, prompts: Sequence[str], params: GenerationParams, seed: int) -> list[list[str]]:
+        """Left-padded batched `model.generate`, `params.n` completions per prompt."""
         torch = self._torch
         tok = self.tokenizer
         pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-        sampled = temperature > 0
-        outputs: list[list[str]] = []
-        encoded = self._encode_many(prompts)
-        limit = max(1, self.max_length - max_new_tokens)
-        for start in range(0, len(prompts), self.batch_size):
-            rows = [ids[-limit:] for ids in encoded[start:start + self.batch_size]]
-            width = max(len(r) for r in rows)
-            input_ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows], device=self.device)
-            mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], device=self.device)
-            torch.manual_seed(seed + start)
-            kwargs: dict[str, Any] = {"do_sample": sampled, "num_return_sequences": n}
-            if sampled:
-                kwargs.update(temperature=temperature, top_p=top_p)
-            else:
-                kwargs.update(temperature=None, top_p=None, top_k=None)
-            with torch.inference_mode():
-                out = self.model.generate(
-                    input_ids=input_ids, attention_mask=mask, max_new_tokens=max_new_tokens,
-                    pad_token_id=pad, **kwargs,
-                )
-            self._stats.prompt_tokens += sum(len(r) for r in rows)
-            self._stats.computed_tokens += sum(len(r) for r in rows) + int(out.shape[0]) * (int(out.shape[1]) - width)
-            texts = tok.batch_decode(out[:, width:], skip_special_tokens=True)
-            for i in range(len(rows)):
-                outputs.append([_cut(t, stop) for t in texts[i * n:(i + 1) * n]])
-        return outputs
-
-
-def _cut(text: str, stop: Sequence[str]) -> str:
-    """`text` up to the first stop string."""
-    ends = [text.find(s) for s in stop if s and s in text]
-    return text[: min(ends)] if ends else text
+        limit = max(1, self.max_length - params.max_new_tokens)
+        rows = [ids[-limit:] for ids in self._encode_many(prompts)]
+        width = max(len(r) for r in rows)
+        input_ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows], device=self.device)
+        mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], device=self.device)
+        torch.manual_seed(seed)
+        kwargs: dict[str, Any] = {"do_sample": params.sampled, "num_return_sequences": params.n}
+        if params.sampled:
+            kwargs.update(temperature=params.temperature, top_p=params.top_p)
+        else:
+            kwargs.update(temperature=None, top_p=None, top_k=None)
+        with torch.inference_mode():
+            out = self.model.generate(
+                input_ids=input_ids, attention_mask=mask, max_new_tokens=params.max_new_tokens,
+                pad_token_id=pad, **kwargs,
+            )
+        self._stats.prompt_tokens += sum(len(r) for r in rows)
+        self._stats.computed_tokens += sum(len(r) for r in rows) + int(out.shape[0]) * (int(out.shape[1]) - width)
+        texts = tok.batch_decode(out[:, width:], skip_special_tokens=True)
+        n = params.n
+        return [[cut_at_stop(t, params.stop) for t in texts[i * n:(i + 1) * n]] for i in range(len(rows))]

@@ -30,8 +30,8 @@ from vllm import LLM, SamplingParams
 from vllm.inputs import TokensPrompt
 from vllm.lora.request import LoRARequest
 
-from harness.backends.base import Backend, ScoreBatch, ScoreRequest, TokenStats
-from harness.backends.hf import DTYPES, PromptTokens
+from harness.backends.base import DTYPES, Backend, Batch, ScoreRequest, TokenStats
+from harness.backends.tokens import PromptTokens
 from harness.errors import UserError
 from harness.registry import ResolvedModel
 
@@ -240,7 +240,7 @@ class VLLMBackend(PromptTokens, Backend):
         method: str,
         letter_ids: dict[str, list[int]] | None = None,
         done: set[int] | None = None,
-    ) -> Iterator[ScoreBatch]:
+    ) -> Iterator[Batch]:
         done = done or set()
         if method == "letter":
             yield from self._score_letter(requests, letter_ids or {}, done)
@@ -251,7 +251,7 @@ class VLLMBackend(PromptTokens, Backend):
 
     def _score_letter(
         self, requests: Sequence[ScoreRequest], letter_ids: dict[str, list[int]], done: set[int]
-    ) -> Iterator[ScoreBatch]:
+    ) -> Iterator[Batch]:
         limit = self._limit() - 1  # room for the one generated token
         contexts = [self._split_space(r.context, r.continuations[0])[0] for r in requests]
         tokens = [t[-limit:] for t in self._encode_many(contexts)]
@@ -279,9 +279,9 @@ class VLLMBackend(PromptTokens, Backend):
                     step = out.outputs[0].logprobs[0]
                     result[i] = [float(step[t].logprob) for t in letter_ids[requests[i].group]]
             indices = sorted(result)
-            yield ScoreBatch(indices=indices, logprobs=[result[i] for i in indices])
+            yield Batch(indices=indices, outputs=[result[i] for i in indices])
 
-    def _score_choice(self, requests: Sequence[ScoreRequest], done: set[int]) -> Iterator[ScoreBatch]:
+    def _score_choice(self, requests: Sequence[ScoreRequest], done: set[int]) -> Iterator[Batch]:
         limit = self._limit()
         prompts: list[tuple[int, list[int], list[int]]] = []  # (question, tokens, continuation)
         for i, request in enumerate(requests):
@@ -305,7 +305,7 @@ class VLLMBackend(PromptTokens, Backend):
                 total = sum(float(out.prompt_logprobs[start + j][toks[start + j]].logprob) for j in range(len(cont)))
                 result.setdefault(i, []).append(total)
             indices = sorted(result)
-            yield ScoreBatch(indices=indices, logprobs=[result[i] for i in indices])
+            yield Batch(indices=indices, outputs=[result[i] for i in indices])
 
     def describe(self) -> dict[str, Any]:
         import torch

@@ -80,15 +80,15 @@ def fine_tune(base: Path, data: Path, output: Path, progress: bool) -> str:
     return str(adapter)
 
 
-def compare(base_run: Path, variant_run: Path, output: Path) -> dict:
-    from harness.compare import compare_runs, print_comparison
-    from harness.results.store import load_run
+def compare(base_run: Path, variant_run: Path, output: Path):
+    from harness.commands.compare import write_comparison
+    from harness.compare import compare_runs
+    from harness.render.compare import print_comparison
+    from harness.results.run import load_run
 
     result = compare_runs(load_run(base_run), load_run(variant_run))
     print_comparison(result)
-    path = output / "compare.json"
-    path.write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
-    print(f"comparison: {path}")
+    write_comparison(result, output / "compare.json")
     return result
 
 
@@ -101,7 +101,7 @@ def handle(args: argparse.Namespace) -> int:
     variant = fine_tune(base, training_set(output), output, progress)
     evaluate(variant, output / "runs" / "sample-tiny-base+demo", progress)
     compare(output / "runs" / "sample-tiny-base", output / "runs" / "sample-tiny-base+demo", output)
-    from harness.render.site import build_site
+    from harness.render.site_pages import build_site
 
     index = build_site([output / "runs"], output / "site")
     print(f"leaderboard: open {index.resolve()}")

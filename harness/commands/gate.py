@@ -26,24 +26,28 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--per", choices=("category", "subject"), help="also gate each category or subject")
     p.add_argument("--json", type=Path, help="write the report as JSON to this file")
     p.add_argument("--markdown", type=Path, help="write the report as Markdown to this file")
+    p.add_argument("--allow-engine-change", action="store_true",
+                   help="gate runs made on different backends or dtypes (refused otherwise: the engine alone can change scores)")
     p.set_defaults(handler=handle)
 
 
 def handle(args: argparse.Namespace) -> int:
-    from harness.baseline import load_runs, resolve
+    from harness.baseline import resolve
     from harness.gate import gate
     from harness.render.gate import gate_markdown, print_gate
+    from harness.results.discover import load_runs_by_suite
 
     base_path = resolve(args.baseline)
     cand_path = Path(args.candidate).expanduser()
     report = gate(
-        load_runs(base_path),
-        load_runs(cand_path),
+        load_runs_by_suite(base_path),
+        load_runs_by_suite(cand_path),
         max_drop=args.max_drop,
         alpha=args.alpha,
         suites=args.suite,
         per=args.per,
         labels=(str(base_path), str(cand_path)),
+        allow_engine_change=args.allow_engine_change,
     )
     print_gate(report)
     markdown = gate_markdown(report)

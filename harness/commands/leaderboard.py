@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from harness.render.site import build_site
+    from harness.render.site_pages import build_site
 
     index = build_site(args.results, args.out, warn=lambda msg: print(msg, file=sys.stderr))
     print(f"site: {index.resolve()}")

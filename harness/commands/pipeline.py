@@ -37,10 +37,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from harness.compare import compare_runs, print_comparison
+    from harness.commands.compare import write_comparison
+    from harness.compare import compare_runs
     from harness.finetune.recipe import load_recipe
     from harness.finetune.train import MANIFEST, finetune
-    from harness.results.store import RESULTS, load_run
+    from harness.render.compare import print_comparison
+    from harness.results.run import load_run
+    from harness.results.store import RESULTS
     from harness.runner import RunConfig, execute
 
     out: Path = args.output
@@ -82,6 +85,5 @@ def handle(args: argparse.Namespace) -> int:
     except UserError as exc:
         raise UserError(f"{exc} — rerun with --chat-template only where both models share the trained template") from None
     print_comparison(result)
-    (out / "compare.json").write_text(json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8")
-    print(f"comparison: {out / 'compare.json'}")
+    write_comparison(result, out / "compare.json")
     return 0

@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from harness.render.site import build_report
+    from harness.render.site_pages import build_report
 
     out = args.out or (args.runs[0] if args.runs[0].is_dir() else args.runs[0].parent)
     path = build_report(args.runs, out, model=args.model, warn=lambda msg: print(msg, file=sys.stderr))

@@ -286,7 +286,7 @@ def finetune(
     (output / TEMPLATE_FILE).write_text(template, encoding="utf-8")
     adapter_cfg = json.loads((output / "adapter_config.json").read_text(encoding="utf-8"))
 
-    from harness.runner import folder_fingerprint
+    from harness.registry.identity import folder_fingerprint
 
     key = None
     name = name or recipe.name

@@ -1,5 +1,7 @@
-"""Results: the run folder (per-question records, aggregate scores, protocol card) and resuming."""
+"""Results: the per-question record, the run folder (writing, resuming, reading) and finding runs."""
 
-from harness.results.store import RunStore, load_run
+from harness.results.record import Record
+from harness.results.run import Run, load_run
+from harness.results.store import RunStore
 
-__all__ = ["RunStore", "load_run"]
+__all__ = ["Record", "Run", "RunStore", "load_run"]

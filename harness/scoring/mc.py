@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from harness.results.record import Record
 from harness.scoring.stats import macro_interval, wilson_interval
 
 
@@ -38,15 +39,15 @@ def _group(subject_scores: dict[str, dict[str, Any]], subjects: Iterable[str]) -
 
 
 def aggregate(
-    records: Iterable[dict[str, Any]],
+    records: Iterable[Record],
     category_of: dict[str, str],
     subsets: dict[str, list[str]] | None = None,
 ) -> dict[str, Any]:
-    """Scores from per-question records (`subject`, `correct`)."""
+    """Scores from per-question records (their `subject` and `correct`)."""
     tallies: dict[str, list[int]] = {}
     for rec in records:
-        tally = tallies.setdefault(rec["subject"], [0, 0])
-        tally[0] += bool(rec["correct"])
+        tally = tallies.setdefault(rec.subject, [0, 0])
+        tally[0] += bool(rec.correct)
         tally[1] += 1
     subjects = {s: _score(c, n) for s, (c, n) in tallies.items()}
     for s, score in subjects.items():

@@ -1,7 +1,7 @@
 """Generation-scored suites (law, medicine, code): each subject names its file format and metric.
 
-A subject in such a suite YAML carries `format` (lawbench | mc | alpaca | humaneval | mbpp),
-`metric` (see harness/generation.py), `files` (paths under --data-dir, tried in order; `{split}`
+A subject in such a suite YAML carries `format` (see harness/suite/formats.py),
+`metric` (see harness/scoring/metrics.py), `files` (paths under --data-dir, tried in order; `{split}`
 and `{subject}` are filled in) and optionally `hub` ({path, name, split}) for `datasets.load_dataset`.
 With --data-dir, subjects whose file is not in the folder are left out, so one suite can be run on
 the folder of just one of its data sets (e.g. code on a HumanEval folder only).
@@ -11,31 +11,13 @@ from __future__ import annotations
 
 import gzip
 import json
-import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness.errors import UserError
-from harness.scoring.extract import extract_choice
+from harness.suite.formats import make_item
+from harness.suite.items import GenItem
 from harness.suite.spec import SuiteSpec
-
-LETTERS = "ABCDEFGH"
-
-
-@dataclass(frozen=True)
-class GenItem:
-    """One generation request and what its output is scored against."""
-
-    id: str
-    subject: str
-    prompt: str
-    gold: str
-    metric: str
-    options: dict[str, str] = field(default_factory=dict)
-    tests: str = ""  # code: the program run after the completion
-    prefix: str = ""  # code: what the completion continues (HumanEval's signature and docstring)
-    labels: tuple[str, ...] = ()  # label-set metrics: the task's label vocabulary
 
 
 def subject_file(spec: SuiteSpec, subject: str, split: str, root: Path) -> Path | None:
@@ -60,7 +42,7 @@ def _read_records(path: Path) -> list[dict[str, Any]]:
         if stripped.startswith("["):
             rows = json.loads(stripped)
         else:
-            rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+            rows = [json.loads(line) for line in text.split("\n") if line.strip()]
     except json.JSONDecodeError as exc:
         raise UserError(f"{path}: not valid JSON or JSON Lines (line {exc.lineno}: {exc.msg})") from None
     if not all(isinstance(r, dict) for r in rows):
@@ -83,86 +65,6 @@ def _hub_records(spec: SuiteSpec, subject: str, split: str) -> list[dict[str, An
     return [dict(r) for r in data]
 
 
-def _need(row: dict[str, Any], keys: tuple[str, ...], where: str) -> None:
-    missing = [k for k in keys if k not in row]
-    if missing:
-        raise UserError(f"{where}: record lacks {', '.join(missing)} (has {', '.join(row)})")
-
-
-def _labels(instruction: str) -> tuple[str, ...]:
-    """The label vocabulary a LawBench instruction lists ("类别包括：a、b、c。")."""
-    match = re.search(r"包括[:：](.+?)。", instruction)
-    if not match:
-        return ()
-    return tuple(x.strip() for x in re.split(r"[、，,]", match.group(1)) if x.strip())
-
-
-def _mc_options(row: dict[str, Any], where: str) -> dict[str, str]:
-    opts = row.get("options", row.get("Options"))
-    if isinstance(opts, dict):
-        return {str(k).strip().upper(): str(v) for k, v in opts.items()}
-    if isinstance(opts, str):  # CMExam: "A 选项一\nB 选项二"
-        opts = [x for x in opts.splitlines() if x.strip()]
-    if isinstance(opts, list):
-        out = {}
-        for i, text in enumerate(opts):
-            m = re.match(r"\s*([A-H])[\s.、:：)）]+(.*)", str(text), re.S)
-            out[m.group(1) if m else LETTERS[i]] = (m.group(2) if m else str(text)).strip()
-        return out
-    letters = [x for x in LETTERS if x in row]
-    if letters:
-        return {x: str(row[x]) for x in letters}
-    raise UserError(f"{where}: no options (expected 'options' as a dict or list, or columns A, B, C, …)")
-
-
-def _item(spec: SuiteSpec, subject: str, split: str, i: int, row: dict[str, Any], where: str) -> GenItem:
-    info = spec.subjects[subject]
-    fmt, metric = info.get("format", "mc"), info.get("metric", "choice")
-    rid = f"{subject}/{split}/{row.get('id', row.get('task_id', i))}"
-    if fmt == "lawbench":
-        _need(row, ("instruction", "question", "answer"), where)
-        prompt = f"{row['instruction']}\n{row['question']}"
-        gold = str(row["answer"])
-        options: dict[str, str] = {}
-        if metric == "choice":
-            letters = info.get("choices", "ABCD")
-            gold = extract_choice(gold, letters) or ""
-            options = {x: "" for x in letters}
-        return GenItem(rid, subject, prompt, gold, metric, options, labels=_labels(row["instruction"]))
-    if fmt == "mc":
-        question = row.get("question", row.get("Question"))
-        answer = row.get("answer", row.get("Answer"))
-        if question is None or answer is None:
-            raise UserError(f"{where}: record lacks question or answer (has {', '.join(row)})")
-        options = _mc_options(row, where)
-        said = "".join(map(str, answer)) if isinstance(answer, list) else str(answer)
-        gold = "".join(x for x in options if x in said.upper())
-        if not gold:
-            raise UserError(f"{where}: answer {answer!r} names none of the options {', '.join(options)}")
-        body = "\n".join(f"{k}. {v}" for k, v in options.items())
-        kind = "多项选择题（可能有多个正确答案）" if len(gold) > 1 or info.get("multi") else "选择题"
-        prompt = spec.prompt.header.format(kind=kind) + f"{question}\n{body}\n答案："
-        return GenItem(rid, subject, prompt, gold, "choice", options)
-    if fmt == "alpaca":
-        _need(row, ("instruction", "output"), where)
-        prompt = str(row["instruction"]) + (f"\n{row['input']}" if row.get("input") else "")
-        return GenItem(rid, subject, prompt, str(row["output"]), metric)
-    if fmt == "humaneval":
-        _need(row, ("task_id", "prompt", "canonical_solution", "test", "entry_point"), where)
-        tests = f"\n{row['test']}\n\ncheck({row['entry_point']})\n"
-        return GenItem(rid, subject, row["prompt"], row["canonical_solution"], "pass", tests=tests, prefix=row["prompt"])
-    if fmt == "mbpp":
-        _need(row, ("task_id", "text", "code", "test_list"), where)
-        tests = "\n".join(row["test_list"])
-        prompt = (
-            f"You are an expert Python programmer, and here is your task: {row['text']} "
-            f"Your code should pass these tests:\n\n{tests}\n"
-        )
-        setup = row.get("test_setup_code") or ""
-        return GenItem(rid, subject, prompt, row["code"], "pass", tests=f"\n{setup}\n{tests}\n")
-    raise UserError(f"suite {spec.name}: subject {subject} has unknown format '{fmt}'")
-
-
 def load_items(spec: SuiteSpec, subject: str, split: str, data_dir: Path | None) -> list[GenItem]:
     """One subject's items from `data_dir` (or the hub when there is none)."""
     if data_dir is not None:
@@ -172,7 +74,7 @@ def load_items(spec: SuiteSpec, subject: str, split: str, data_dir: Path | None)
         rows, where = _read_records(path), str(path)
     else:
         rows, where = _hub_records(spec, subject, split), f"{spec.name}/{subject} (hub)"
-    return [_item(spec, subject, split, i, row, f"{where}:{i + 1}") for i, row in enumerate(rows)]
+    return [make_item(spec, subject, split, i, row, f"{where}:{i + 1}") for i, row in enumerate(rows)]
 
 
 def available_subjects(spec: SuiteSpec, split: str, data_dir: Path | None) -> list[str]:

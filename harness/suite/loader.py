@@ -51,7 +51,7 @@ def _csv_rows(path: Path, header: bool, columns: dict[str, str] | list[str]) -> 
 
 
 def _jsonl_rows(path: Path) -> Iterable[tuple[int, dict]]:
-    for number, line in enumerate(_read_text(path).splitlines(), start=1):
+    for number, line in enumerate(_read_text(path).split("\n"), start=1):
         if not line.strip():
             continue
         try:

@@ -1,0 +1,80 @@
+"""Tokenisation shared by every local backend, following lm-evaluation-harness exactly.
+
+Both the transformers and the vLLM backend score the very same token ids because both take them from
+here: `_encode_pair` semantics (trailing whitespace of the context moves to the continuation, and a
+continuation's tokens are those of `context + continuation` after the context's own tokens), a BOS
+token added only where the text does not already start with it, and the single-token check that
+decides whether the `letter` method applies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from harness.errors import UserError
+
+
+class PromptTokens:
+    """Mixin for backends that own a Hugging Face tokenizer (`self.tokenizer`) and a `self.model_ref`."""
+
+    tokenizer: Any
+    model_ref: Any
+
+    def _encode_many(self, texts: Sequence[str]) -> list[list[int]]:
+        bos = self.tokenizer.bos_token
+        plain = [i for i, t in enumerate(texts) if not (bos and t.startswith(bos))]
+        out: list[list[int]] = [[] for _ in texts]
+        if plain:
+            enc = self.tokenizer([texts[i] for i in plain])["input_ids"]
+            for i, ids in zip(plain, enc, strict=True):
+                out[i] = list(ids)
+        rest = sorted(set(range(len(texts))) - set(plain))
+        if rest:
+            enc = self.tokenizer([texts[i] for i in rest], add_special_tokens=False)["input_ids"]
+            for i, ids in zip(rest, enc, strict=True):
+                out[i] = list(ids)
+        return out
+
+    @staticmethod
+    def _split_space(context: str, continuation: str) -> tuple[str, str]:
+        n = len(context) - len(context.rstrip())
+        if n:
+            return context[:-n], context[-n:] + continuation
+        return context, continuation
+
+    def encode_pairs(self, context: str, continuations: Sequence[str]) -> tuple[list[int], list[list[int]]]:
+        """(context tokens, each continuation's tokens) as lm-eval computes them."""
+        pairs = [self._split_space(context, c) for c in continuations]
+        ctx = pairs[0][0]
+        encoded = self._encode_many([ctx] + [c + k for c, k in pairs])
+        ctx_enc = encoded[0]
+        return ctx_enc, [whole[len(ctx_enc):] for whole in encoded[1:]]
+
+    def letter_token_ids(self, context: str, continuations: Sequence[str]) -> list[int] | None:
+        """The single token id of each continuation after `context`, or None when one is not a single,
+        distinct token there (the caller then scores with the `choice` method)."""
+        pairs = [self._split_space(context, c) for c in continuations]
+        if len({c for c, _ in pairs}) != 1:
+            return None
+        encoded = self._encode_many([pairs[0][0]] + [c + k for c, k in pairs])
+        ctx = encoded[0]
+        ids = []
+        for whole in encoded[1:]:
+            if whole[: len(ctx)] != ctx or len(whole) != len(ctx) + 1:
+                return None
+            ids.append(whole[-1])
+        return ids if len(set(ids)) == len(ids) else None
+
+    def apply_chat_template(self, text: str) -> str:
+        if not getattr(self.tokenizer, "chat_template", None):
+            raise UserError(f"model '{self.model_ref.name}' has no chat template; drop --chat-template")
+        return self.tokenizer.apply_chat_template(
+            [{"role": "user", "content": text}], tokenize=False, add_generation_prompt=True
+        )
+
+
+def cut_at_stop(text: str, stop: Sequence[str]) -> str:
+    """`text` up to the first occurrence of any stop string."""
+    ends = [text.find(s) for s in stop if s and s in text]
+    return text[: min(ends)] if ends else text

@@ -1,0 +1,47 @@
+"""Finding run folders: under the paths a user gives, recursively, finished or not."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.errors import UserError
+from harness.results.run import Run, load_run
+from harness.results.store import RESULTS, STATE
+
+
+def find_run_folders(paths: list[Path]) -> tuple[list[Path], list[Path]]:
+    """Run folders under `paths` (each a run folder, its results.json, or a folder holding runs at any
+    depth), and the unfinished ones (a `run.lock.json` without `results.json`), listed apart."""
+    found: list[Path] = []
+    unfinished: list[Path] = []
+    for path in paths:
+        if not path.exists():
+            raise UserError(f"{path}: no such folder")
+        if path.is_file():
+            if path.name != RESULTS:
+                raise UserError(f"{path}: give a run folder or a folder of run folders")
+            found.append(path.parent)
+            continue
+        found.extend(sorted(p.parent for p in path.rglob(RESULTS)))
+        unfinished.extend(sorted(p.parent for p in path.rglob(STATE) if not (p.parent / RESULTS).is_file()))
+    return list(dict.fromkeys(p.resolve() for p in found)), unfinished
+
+
+def load_runs_by_suite(path: Path) -> dict[str, Run]:
+    """The finished runs in `path`, by suite: a run folder, or a folder whose subfolders are runs (one per suite)."""
+    if not path.exists():
+        raise UserError(f"{path}: no such folder")
+    if (path / RESULTS).is_file() or path.name == RESULTS or not path.is_dir():
+        run = load_run(path)
+        return {run.suite: run}
+    runs: dict[str, Run] = {}
+    for child in sorted(p for p in path.iterdir() if p.is_dir()):
+        if not ((child / RESULTS).is_file() or (child / STATE).is_file()):
+            continue
+        run = load_run(child)
+        if run.suite in runs:
+            raise UserError(f"{path}: two runs of suite '{run.suite}' ({runs[run.suite].path.name}, {child.name}); keep one")
+        runs[run.suite] = run
+    if not runs:
+        raise UserError(f"{path}: not a run folder, a folder of runs or a baseline (no {RESULTS} found)")
+    return runs

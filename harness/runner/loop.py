@@ -1,0 +1,70 @@
+"""`harness run`: the one run loop, the same for every method.
+
+resolve the model → open the backend → let the method render its prompts → protocol card and run key
+→ resume from the store → batches from the backend → records from the method → store → aggregate →
+results. The method (harness/runner/methods.py) decides only what a batch asks and how an output
+becomes a record.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from harness.backends import make_backend
+from harness.backends.base import Backend
+from harness.registry import ResolvedModel, resolve_model
+from harness.registry.identity import model_identity
+from harness.results.record import Record
+from harness.results.store import RunStore
+from harness.runner.card import build_card, now, run_key
+from harness.runner.config import RunConfig
+from harness.runner.methods import make_method
+from harness.runner.progress import Progress
+from harness.suite import load_suite
+
+
+def open_backend(config: RunConfig, model: ResolvedModel) -> Backend:
+    """The configured backend for `model` (the run's device, dtype and batch options as defaults)."""
+    options = dict(config.backend_options)
+    options.setdefault("device", config.device)
+    options.setdefault("dtype", config.dtype)
+    options.setdefault("batch_size", config.batch_size)
+    options.setdefault("prefix_cache", config.prefix_cache)
+    return make_backend(config.backend, model, **options)
+
+
+def execute(config: RunConfig, progress: bool = True) -> dict[str, Any]:
+    """Run (or resume) one suite on one model and return the results written to `config.output`."""
+    spec = load_suite(config.suite)
+    method = make_method(config, spec)  # loads and checks the data before any model is loaded
+    model = resolve_model(config.model, config.revision)
+    started = time.time()
+    backend = open_backend(config, model)
+    try:
+        method.setup(backend)
+        protocol = method.protocol()
+        identity = model_identity(model)
+        backend_info = backend.describe()
+        key = run_key(protocol, identity, backend_info)
+        store = RunStore(config.output, key, overwrite=config.overwrite)
+        done = store.begin({"suite": spec.name, "model": model.name, "started_at": now()})
+        finished: dict[int, Record] = {i: done[qid] for i, qid in enumerate(method.ids) if qid in done}
+        label = f"{spec.name} · {model.name}" + (" · generate" if method.name == "generate" else "")
+        with Progress(progress, len(method.ids), len(finished), label) as advance:
+            for indices, outputs in method.outputs(backend, set(finished)):
+                todo = [(i, o) for i, o in zip(indices, outputs, strict=True) if i not in finished]
+                new = method.records([i for i, _ in todo], [o for _, o in todo]) if todo else []
+                for (i, _), record in zip(todo, new, strict=True):
+                    finished[i] = record
+                store.append(new)
+                advance(len(new))
+        ordered = [finished[i] for i in range(len(method.ids))]
+        scores = method.aggregate(ordered)
+        card = build_card(config, spec, protocol, identity, backend_info, backend, started)
+        results = {"suite": spec.name, "model": model.name, "scores": scores, "card": card}
+        store.finish(ordered, results)
+        method.finished(scores, progress)
+        return {"run_key": key, **results}
+    finally:
+        backend.close()

@@ -1,0 +1,229 @@
+"""The scoring methods. A method decides what the run asks of the backend and how each output becomes
+a record; the loop (harness/runner/loop.py) does everything else the same way for all of them.
+
+- `letter` / `choice` (LogprobMethod): one ScoreRequest per question; the record keeps the option
+  log-probabilities and the argmax letter.
+- `generate` (GenerateMethod): one GenerateRequest per item; outputs are scored by the item's metric
+  (harness/scoring/metrics.py), and the record keeps the raw output beside what was read from it.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+from harness.backends.base import Backend, GenerateRequest, GenerationParams, ScoreRequest
+from harness.errors import UserError
+from harness.results.record import Record
+from harness.runner.card import base_protocol
+from harness.runner.config import METHODS, RunConfig
+from harness.runner.items import prepare, prepare_generation
+from harness.scoring.mc import aggregate, predict
+from harness.scoring.metrics import score_outputs
+from harness.scoring.summary import generation_scores
+from harness.suite.prompt import continuations, digest
+from harness.suite.spec import SuiteSpec
+
+COT = {
+    "zh": "\n请一步一步地思考，最后以“答案是X”的格式给出答案。\n",
+    "en": "\nLet's think step by step, then finish with \"The answer is X\".\n",
+}
+CODE_STOP = ["\ndef ", "\nclass ", "\nif __name__", "\nprint(", "\n#", "\n```"]
+Outputs = Iterator[tuple[list[int], list[Any]]]
+
+
+class Method:
+    """One way of scoring a suite. Subclasses fill in the hooks the loop calls, in this order:
+    `setup` (with the backend open), `protocol`, then `outputs` → `records` per batch, then `aggregate`."""
+
+    name: str
+    ids: list[str]  # question ids, in the suite's order
+    subjects: list[str]
+
+    def __init__(self, config: RunConfig, spec: SuiteSpec) -> None:
+        self.config, self.spec = config, spec
+
+    def setup(self, backend: Backend) -> None:
+        """Render prompts for this backend (chat template) and settle anything that depends on it."""
+
+    def protocol(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def outputs(self, backend: Backend, done: set[int]) -> Outputs:
+        """(indices, one output per index) batch by batch; batches all of whose indices are in `done` are skipped."""
+        raise NotImplementedError
+
+    def records(self, indices: list[int], outputs: list[Any]) -> list[Record]:
+        raise NotImplementedError
+
+    def aggregate(self, records: list[Record]) -> dict[str, Any]:
+        return aggregate(records, {s: self.spec.subjects.get(s, {}).get("category", "Other") for s in self.subjects},
+                         self.spec.subsets)
+
+    def finished(self, scores: dict[str, Any], verbose: bool) -> None:
+        """Anything to tell the user after the run (warnings about the outputs)."""
+
+
+class LogprobMethod(Method):
+    """`letter`: the answer letters' next-token log-probabilities; `choice`: each option's log-likelihood."""
+
+    def __init__(self, config: RunConfig, spec: SuiteSpec) -> None:
+        super().__init__(config, spec)
+        self.name = config.method
+        self.prep = prepare(config)
+        self.subjects = self.prep.subjects
+        self.ids = [p.question.id for p in self.prep.prompts]
+        self.conts = tuple(continuations(spec))
+        self.letter_ids: dict[str, list[int]] | None = None
+
+    def setup(self, backend: Backend) -> None:
+        contexts = [p.context for p in self.prep.prompts]
+        if self.config.chat_template:
+            contexts = [backend.apply_chat_template(c) for c in contexts]
+        self.contexts = contexts
+        if self.name == "letter":
+            self.letter_ids = self._letter_ids(backend)
+            if self.letter_ids is None:
+                print(f"harness: warning: the answer letters {list(self.conts)} are not single distinct tokens for "
+                      "this tokenizer; scoring with --method choice instead", file=sys.stderr)
+                self.name = "choice"
+
+    def _letter_ids(self, backend: Backend) -> dict[str, list[int]] | None:
+        """Each subject's answer-letter token ids after its first prompt, or None when one is not a single token."""
+        found: dict[str, list[int]] = {}
+        for context, p in zip(self.contexts, self.prep.prompts, strict=True):
+            subject = p.question.subject
+            if subject in found:
+                continue
+            ids = backend.letter_token_ids(context, self.conts)
+            if ids is None:
+                return None
+            found[subject] = ids
+        return found
+
+    def protocol(self) -> dict[str, Any]:
+        spec, prep = self.spec, self.prep
+        return {
+            **base_protocol(spec, prep.split, prep.shots, self.name, self.config),
+            "fewshot_split": spec.fewshot_split if prep.shots else None,
+            "choices": spec.choices,
+            "prompt_template": {
+                "header": spec.prompt.header,
+                "question": spec.prompt.question,
+                "answer": spec.prompt.answer,
+                "target_delimiter": spec.prompt.target_delimiter,
+            },
+            "prompt_hash": digest(self.contexts + list(self.conts)),
+            "data_hash": prep.data_hash,
+            "subjects": len(prep.subjects),
+            "questions": len(prep.prompts),
+            "limit": self.config.limit,
+        }
+
+    def outputs(self, backend: Backend, done: set[int]) -> Outputs:
+        requests = [ScoreRequest(c, self.conts, p.question.subject)
+                    for c, p in zip(self.contexts, self.prep.prompts, strict=True)]
+        for batch in backend.score(requests, self.name, self.letter_ids, done=done):
+            yield batch.indices, batch.outputs
+
+    def records(self, indices: list[int], outputs: list[Any]) -> list[Record]:
+        letters = self.spec.choices
+        out = []
+        for i, logprobs in zip(indices, outputs, strict=True):
+            q = self.prep.prompts[i].question
+            pred = predict(logprobs, letters)
+            out.append(Record(
+                id=q.id, subject=q.subject, gold=q.answer, pred=pred, correct=pred == q.answer,
+                logprobs=dict(zip(letters, [round(x, 6) for x in logprobs], strict=True)), method=self.name,
+                question=q.question, options=q.options,
+            ))
+        return out
+
+
+class GenerateMethod(Method):
+    """Generated text, scored by each item's metric."""
+
+    name = "generate"
+
+    def __init__(self, config: RunConfig, spec: SuiteSpec) -> None:
+        super().__init__(config, spec)
+        plan = prepare_generation(config, spec)
+        self.plan = plan
+        self.items, self.subjects = plan.items, plan.subjects
+        self.ids = [i.id for i in plan.items]
+        gen = dict(spec.raw.get("generation") or {})
+        self.is_code = any(i.metric == "pass" for i in self.items)
+        n = max(1, config.samples)
+        temperature = config.temperature if config.temperature is not None else (0.8 if n > 1 else 0.0)
+        if n > 1 and temperature == 0:
+            raise UserError("--samples above 1 needs --temperature above 0 (greedy samples are all the same)")
+        self.params = GenerationParams(
+            max_new_tokens=config.max_new_tokens or int(gen.get("max_new_tokens", 512)),
+            temperature=temperature, top_p=config.top_p, n=n,
+            stop=tuple(gen.get("stop", CODE_STOP if self.is_code else [])),
+        )
+
+    def setup(self, backend: Backend) -> None:
+        cot = COT.get(self.spec.language, COT["en"]) if self.config.cot else ""
+        prompts = [i.prompt + cot for i in self.items]
+        if self.config.chat_template:
+            prompts = [backend.apply_chat_template(p) for p in prompts]
+            self.params = GenerationParams(**{**self.params.__dict__,
+                                              "stop": tuple(s for s in self.params.stop if s != "\n```")})
+        self.prompts = prompts
+
+    def protocol(self) -> dict[str, Any]:
+        p, config = self.params, self.config
+        protocol = {
+            **base_protocol(self.spec, self.plan.split, self.plan.shots, self.name, config),
+            "cot": config.cot,
+            "generation": {"max_new_tokens": p.max_new_tokens, "temperature": p.temperature, "top_p": p.top_p,
+                           "samples": p.n, "seed": config.seed, "stop": list(p.stop)},
+            "metrics": {s: self.spec.subjects.get(s, {}).get("metric", "choice") for s in self.subjects},
+            "prompt_hash": digest(self.prompts),
+            "data_hash": self.plan.data_hash,
+            "subjects": len(self.subjects),
+            "questions": len(self.items),
+            "limit": config.limit,
+        }
+        if self.is_code:
+            from harness.sandbox import isolation
+
+            protocol["sandbox"] = {"timeout_s": config.code_timeout, **isolation()}
+        return protocol
+
+    def outputs(self, backend: Backend, done: set[int]) -> Outputs:
+        requests = [GenerateRequest(prompt, self.config.seed + i, item.subject)
+                    for i, (prompt, item) in enumerate(zip(self.prompts, self.items, strict=True))]
+        for batch in backend.generate(requests, self.params, done=done):
+            yield batch.indices, batch.outputs
+
+    def records(self, indices: list[int], outputs: list[Any]) -> list[Record]:
+        items = [self.items[i] for i in indices]
+        scored = score_outputs(items, outputs, {"timeout": self.config.code_timeout})
+        return [
+            Record(id=it.id, subject=it.subject, gold=it.gold, correct=s.correct, method=self.name,
+                   options=it.options if any(it.options.values()) else None, output=o[0],
+                   outputs=o if self.params.n > 1 else None, extracted=s.extracted, score=s.score,
+                   metric=it.metric, values=s.values)
+            for it, o, s in zip(items, outputs, scored, strict=True)
+        ]
+
+    def aggregate(self, records: list[Record]) -> dict[str, Any]:
+        category_of = {s: self.spec.subjects.get(s, {}).get("category", "Other") for s in self.subjects}
+        return generation_scores(records, category_of, self.spec.subsets, self.params.n)
+
+    def finished(self, scores: dict[str, Any], verbose: bool) -> None:
+        rate = scores["overall"]["extraction_rate"]
+        if verbose and rate < 1:
+            print(f"harness: answers found in {rate:.0%} of outputs", file=sys.stderr)
+
+
+def make_method(config: RunConfig, spec: SuiteSpec) -> Method:
+    """The method a run uses: generation for every suite that is not multiple choice."""
+    if config.method not in METHODS:
+        raise UserError(f"unknown method '{config.method}' (choose from {', '.join(METHODS)})")
+    if config.method == "generate" or spec.kind != "multiple_choice":
+        return GenerateMethod(config, spec)
+    return LogprobMethod(config, spec)
