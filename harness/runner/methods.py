@@ -20,7 +20,7 @@ from harness.runner.card import base_protocol
 from harness.runner.config import METHODS, RunConfig
 from harness.runner.items import prepare, prepare_generation
 from harness.scoring.mc import aggregate, predict
-from harness.scoring.metrics import score_outputs
+from harness.scoring.metrics import get_metric, score_outputs
 from harness.scoring.summary import generation_scores
 from harness.suite.prompt import continuations, digest
 from harness.suite.spec import SuiteSpec
@@ -152,6 +152,8 @@ class GenerateMethod(Method):
         self.plan = plan
         self.items, self.subjects = plan.items, plan.subjects
         self.ids = [i.id for i in plan.items]
+        for metric in dict.fromkeys(i.metric for i in self.items):  # a misspelt metric fails now, not after the model ran
+            get_metric(metric, f"suite {spec.name}: ")
         gen = dict(spec.raw.get("generation") or {})
         self.is_code = any(i.metric == "pass" for i in self.items)
         n = max(1, config.samples)
