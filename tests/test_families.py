@@ -77,3 +77,22 @@ def test_tiny_family_loads_runs_and_decodes(family, built):
     assert cached.shape == (1, n + 4)
     assert torch.equal(cached, uncached), "greedy decoding with the family's cache must match recomputation"
     assert cached[0, n] == logits[0, -1].argmax(), "the first generated token is the forward pass's argmax"
+
+
+@pytest.mark.parametrize("family", [f for f in native_families() if TINY[f].prefix_cache_exact])
+def test_a_cached_prefix_reproduces_full_prompt_logits(family, built):
+    """What the shared-prefix scorer relies on: suffix log-probs on top of a cached prefix equal the full forward."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder = built(family)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+    ids = tokenizer(PROMPT * 4, return_tensors="pt")["input_ids"]  # ~150 tokens: past every tiny window
+    n = ids.shape[1]
+    with torch.no_grad():
+        full = torch.log_softmax(model(input_ids=ids).logits, -1)
+        for k in (n // 2, n - 8):
+            prefix = model(input_ids=ids[:, :k], use_cache=True)
+            suffix = model(input_ids=ids[:, k:], past_key_values=prefix.past_key_values, use_cache=True).logits
+            assert torch.allclose(torch.log_softmax(suffix, -1), full[:, k:], atol=1e-4), (family, k)

@@ -55,21 +55,29 @@ class TinySpec:
     """How to shrink one family: the config fields set (beyond vocabulary and token ids) and what is special.
 
     `vision` is set for composite (multimodal) families: the fields go to the text config and `vision` sizes the
-    vision tower.
+    vision tower. `prefix_cache_exact` is False where scoring a suffix on top of a cached prefix does not reproduce
+    the full-prompt logits (measured on the tiny model, fp32): sparse / compressed attention chooses its tokens
+    differently when it runs incrementally, so the shared-prefix cache must stay off for those families.
     """
 
     family: str
     fields: dict[str, Any]
     special: str
     vision: dict[str, Any] | None = None
+    prefix_cache_exact: bool = True
 
 
 def _spec(
-    family: str, special: str, drop: tuple[str, ...] = (), vision: dict[str, Any] | None = None, **extra: Any
+    family: str,
+    special: str,
+    drop: tuple[str, ...] = (),
+    vision: dict[str, Any] | None = None,
+    prefix_cache_exact: bool = True,
+    **extra: Any,
 ) -> TinySpec:
     fields = {k: v for k, v in COMMON.items() if k not in drop}
     fields.update(extra)
-    return TinySpec(family, fields, special, vision)
+    return TinySpec(family, fields, special, vision, prefix_cache_exact)
 
 
 TINY: dict[str, TinySpec] = {
@@ -134,7 +142,9 @@ TINY: dict[str, TinySpec] = {
         ),
         _spec(
             "glm_moe_dsa",
-            "GLM-5: MLA + DeepSeek Sparse Attention (indexer, top-8 tokens) + MoE (layer 0 dense, 4 routed + 1 shared)",
+            "GLM-5: MLA + DeepSeek Sparse Attention (indexer, top-8 tokens) + MoE (layer 0 dense, 4 routed + 1 shared); "
+            "a cached prefix does not reproduce full-prompt logits once the prompt exceeds the top-k",
+            prefix_cache_exact=False,
             n_routed_experts=4,
             n_shared_experts=1,
             first_k_dense_replace=1,
@@ -158,7 +168,9 @@ TINY: dict[str, TinySpec] = {
         ),
         _spec(
             "deepseek_v32",
-            "DeepSeek-V3 MLA + MoE plus DeepSeek Sparse Attention (lightning indexer, top-8 tokens)",
+            "DeepSeek-V3 MLA + MoE plus DeepSeek Sparse Attention (lightning indexer, top-8 tokens); a cached prefix "
+            "does not reproduce full-prompt logits once the prompt exceeds the top-k",
+            prefix_cache_exact=False,
             drop=("head_dim",),
             n_routed_experts=4,
             n_shared_experts=1,
@@ -173,7 +185,8 @@ TINY: dict[str, TinySpec] = {
             "deepseek_v4",
             "compressed sparse attention (rate 4) then heavily compressed attention (rate 16) with an 8-token sliding "
             "window, hash-routed then learned-routed MoE (4 experts, top-2, shared), 2 hyper-connection streams; "
-            "cached decoding is NOT exactly the full-prompt forward once the prompt passes the window",
+            "a cached prefix does not reproduce full-prompt logits once the prompt passes the compression blocks",
+            prefix_cache_exact=False,
             num_key_value_heads=1,
             q_lora_rank=32,
             moe_intermediate_size=32,
@@ -263,7 +276,8 @@ def native_families() -> list[str]:
 
 
 def family_table() -> list[dict[str, Any]]:
-    """One row per catalogued family: status (native | not checkable offline), shrunk fields, special, keys."""
+    """One row per catalogued family: status (native | not checkable offline), keys, shrunk fields, what is special,
+    and whether a cached prefix reproduces full-prompt logits (None where nothing could be built)."""
     native = set(native_families())
     rows = []
     for fam, keys in sorted(_catalogue_families().items()):
@@ -273,10 +287,14 @@ def family_table() -> list[dict[str, Any]]:
                 "family": fam, "status": "native", "keys": keys,
                 "shrunk": dict(spec.fields) if spec else None,
                 "special": spec.special if spec else "no tiny spec yet",
+                "prefix_cache_exact": spec.prefix_cache_exact if spec else None,
             })
         else:
             reason = REMOTE_CODE_ONLY.get(fam, "not implemented by the installed transformers")
-            rows.append({"family": fam, "status": "not checkable offline", "keys": keys, "shrunk": None, "special": reason})
+            rows.append({
+                "family": fam, "status": "not checkable offline", "keys": keys, "shrunk": None, "special": reason,
+                "prefix_cache_exact": None,
+            })
     return rows
 
 
