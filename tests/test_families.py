@@ -96,3 +96,22 @@ def test_a_cached_prefix_reproduces_full_prompt_logits(family, built):
             prefix = model(input_ids=ids[:, :k], use_cache=True)
             suffix = model(input_ids=ids[:, k:], past_key_values=prefix.past_key_values, use_cache=True).logits
             assert torch.allclose(torch.log_softmax(suffix, -1), full[:, k:], atol=1e-4), (family, k)
+
+
+def test_overrides_build_a_sliding_window_variant_of_a_family(tmp_path):
+    """The sliding-window case the prefix cache must handle: a qwen2 whose window is shorter than the prompt."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    window = {"use_sliding_window": True, "sliding_window": 8, "max_window_layers": 0}
+    folder = build_tiny("qwen2", tmp_path / "swa", TEXTS, overrides=window)
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+    assert model.config.sliding_window == 8 and set(model.config.layer_types) == {"sliding_attention"}
+    ids = AutoTokenizer.from_pretrained(folder)(PROMPT, return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        windowed = model(input_ids=ids).logits
+        # the same weights with a window wider than the prompt
+        wide = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32, sliding_window=4096).eval()
+        assert not torch.allclose(windowed, wide(input_ids=ids).logits), "the window must change what is attended"
+    with pytest.raises(ValueError, match="takes no"):
+        build_tiny("qwen2", tmp_path / "bad", TEXTS, overrides={"sliding_windw": 8})

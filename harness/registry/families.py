@@ -298,8 +298,14 @@ def family_table() -> list[dict[str, Any]]:
     return rows
 
 
-def tiny_config(family: str, vocab_size: int, eos_token_id: int, pad_token_id: int):
-    """The family's own config class (AutoConfig.for_model) with the shrunk fields of `TINY[family]`."""
+def tiny_config(
+    family: str, vocab_size: int, eos_token_id: int, pad_token_id: int, overrides: dict[str, Any] | None = None
+):
+    """The family's own config class (AutoConfig.for_model) with the shrunk fields of `TINY[family]`.
+
+    `overrides` replace or add config fields, e.g. {"use_sliding_window": True, "sliding_window": 16,
+    "max_window_layers": 0} for a qwen2 whose window is shorter than a few-shot prefix.
+    """
     import inspect
 
     from transformers import AutoConfig
@@ -310,17 +316,25 @@ def tiny_config(family: str, vocab_size: int, eos_token_id: int, pad_token_id: i
     spec = TINY[family]
     default = AutoConfig.for_model(family)
     cls = type(default.text_config) if spec.vision is not None else type(default)
-    unknown = set(spec.fields) - set(inspect.signature(cls.__init__).parameters)
+    fields = dict(spec.fields, **(overrides or {}))
+    unknown = set(fields) - set(inspect.signature(cls.__init__).parameters)
     if unknown:  # a spec naming a field the class ignores would shrink nothing: fail loudly.
         raise ValueError(f"{family}: {cls.__name__} takes no {sorted(unknown)}")
-    text = dict(spec.fields, vocab_size=vocab_size, bos_token_id=None, eos_token_id=eos_token_id,
+    text = dict(fields, vocab_size=vocab_size, bos_token_id=None, eos_token_id=eos_token_id,
                 pad_token_id=pad_token_id)
     if spec.vision is not None:
         return AutoConfig.for_model(family, text_config=text, vision_config=dict(spec.vision))
     return AutoConfig.for_model(family, **text)
 
 
-def build_tiny(family: str, out: Path, texts: list[str], seed: int = 0, vocab_size: int = 1000) -> Path:
+def build_tiny(
+    family: str,
+    out: Path,
+    texts: list[str],
+    seed: int = 0,
+    vocab_size: int = 1000,
+    overrides: dict[str, Any] | None = None,
+) -> Path:
     """Write a tiny random-weight `family` model and a locally trained tokenizer to `out`; returns `out`.
 
     The folder loads with AutoModelForCausalLM.from_pretrained (no remote code) and its config.json carries the
@@ -334,7 +348,7 @@ def build_tiny(family: str, out: Path, texts: list[str], seed: int = 0, vocab_si
     if family not in TINY:
         tiny_config(family, 0, 0, 0)  # raises the one-line reason
     tokenizer = train_tokenizer(texts, vocab_size)
-    config = tiny_config(family, len(tokenizer), tokenizer.eos_token_id, tokenizer.pad_token_id)
+    config = tiny_config(family, len(tokenizer), tokenizer.eos_token_id, tokenizer.pad_token_id, overrides)
     torch.manual_seed(seed)
     auto = AutoModelForImageTextToText if TINY[family].vision is not None else AutoModelForCausalLM
     model = auto.from_config(config)
