@@ -15,13 +15,15 @@ one sample cannot take the process quota of a concurrent one, although all of th
 When the harness runs as root, a user namespace created by root maps the sample to root itself, and root's
 processes are exempt from RLIMIT_NPROC. So root first enters a thin outer bubblewrap (mount namespace
 only, all capabilities but SETUID/SETGID dropped) that shows the same read-only paths through
-world-traversable folders (a venv under /root stays readable), drops to user `nobody` there, and starts the
-unprivileged sandbox above as `nobody`.
+world-traversable folders (a venv under /root stays readable), drops there to a fresh unprivileged uid
+drawn per sample (so the process limits stay separate on kernels before 5.14 too), and starts the
+unprivileged sandbox above as that uid.
 """
 
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -36,6 +38,19 @@ _DROP = "import os,sys; u=int(sys.argv[1]); os.setgroups([]); os.setgid(u); os.s
 def find_bwrap() -> str | None:
     """The bubblewrap executable on PATH, or None."""
     return shutil.which("bwrap")
+
+
+_HELP: dict[str, str] = {}
+
+
+def _supports(bwrap: str, option: str) -> bool:
+    """Whether this bubblewrap knows `option` (--disable-userns is 0.8+, --size 0.7+; Ubuntu 22.04 ships 0.6)."""
+    if bwrap not in _HELP:
+        try:
+            _HELP[bwrap] = subprocess.run([bwrap, "--help"], capture_output=True, text=True, timeout=10).stdout
+        except (OSError, subprocess.SubprocessError):
+            _HELP[bwrap] = ""
+    return option in _HELP[bwrap]
 
 
 def version(bwrap: str) -> str:
@@ -85,12 +100,38 @@ def _view(extra_files: tuple[str, ...] = ()) -> list[str]:
     return args
 
 
+_IDS: tuple[int, int] | None = None
+
+
+def _id_range() -> tuple[int, int]:
+    """Uids/gids root may switch to here: the upper half of what /proc/self/{uid,gid}_map maps, kept clear of
+    ordinary users (a container's root often maps only 0..65535)."""
+    global _IDS
+    if _IDS is None:
+        lo, hi = 0, 2**31
+        for name in ("uid_map", "gid_map"):
+            try:
+                rows = [[int(x) for x in line.split()] for line in open(f"/proc/self/{name}")]
+            except (OSError, ValueError):
+                rows = []
+            start, _, count = max(rows, key=lambda r: r[2], default=[0, 0, 65536])
+            lo, hi = max(lo, start + min(count // 2, 2**30)), min(hi, start + count - 2)
+        _IDS = (lo, hi) if hi - lo >= 1000 else (NOBODY, NOBODY + 1)
+    return _IDS
+
+
+def sample_uid() -> int:
+    """As root: a fresh uid for one sample (its own RLIMIT_NPROC count on any kernel)."""
+    lo, hi = _id_range()
+    return random.SystemRandom().randrange(lo, hi)
+
+
 def command(bwrap: str, python: str, loader: str, label: str, fds: dict[str, int]) -> list[str]:
     """argv that runs `python -c loader label cfg-fd` in the sandbox; fds: the cfg and info descriptors."""
     inner = [
-        bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent", "--new-session",
-        "--cap-drop", "ALL", "--hostname", "sandbox", "--info-fd", str(fds["info"]),
-        "--perms", "1777", "--size", str(TMPFS_BYTES), "--tmpfs", "/tmp",
+        bwrap, "--unshare-all", "--unshare-user", *(["--disable-userns"] if _supports(bwrap, "--disable-userns") else []),
+        "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--hostname", "sandbox", "--info-fd", str(fds["info"]),
+        "--perms", "1777", *(["--size", str(TMPFS_BYTES)] if _supports(bwrap, "--size") else []), "--tmpfs", "/tmp",
         *_view(), "--proc", "/proc", "--dev", "/dev", "--chdir", "/tmp",
         "--", python, "-I", "-S", "-c", loader, label, str(fds["cfg"]),
     ]
@@ -99,20 +140,21 @@ def command(bwrap: str, python: str, loader: str, label: str, fds: dict[str, int
     return [
         bwrap, "--die-with-parent", "--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID",
         "--tmpfs", "/tmp", *_view((os.path.realpath(bwrap),)), "--bind", "/proc", "/proc", "--dev", "/dev",
-        "--chdir", "/", "--", python, "-I", "-S", "-c", _DROP, str(NOBODY), *inner,
+        "--chdir", "/", "--", python, "-I", "-S", "-c", _DROP, str(sample_uid()), *inner,
     ]
 
 
 def describe(bwrap: str) -> dict[str, object]:
     """What the sandbox gives, for the protocol card."""
     root = os.getuid() == 0
+    nested = "no nested user namespaces" if _supports(bwrap, "--disable-userns") else "nested user namespaces allowed"
+    size = f"{TMPFS_BYTES >> 20} MiB" if _supports(bwrap, "--size") else "size not capped by this bubblewrap"
     return {
         "tool": f"bubblewrap {version(bwrap)}",
-        "namespaces": "user, pid, network, mount, ipc, uts (no nested user namespaces)",
-        "user": "nobody, in its own user namespace (harness runs as root)" if root
+        "namespaces": f"user, pid, network, mount, ipc, uts ({nested})",
+        "user": "a fresh unprivileged uid per sample, in its own user namespace (harness runs as root)" if root
         else "the harness's user, in its own user namespace",
-        "files": "read-only system and Python folders; private tmpfs /tmp "
-                 f"({TMPFS_BYTES >> 20} MiB) as cwd; nothing else of the host",
+        "files": f"read-only system and Python folders; private tmpfs /tmp ({size}) as cwd; nothing else of the host",
         "network": "none (empty network namespace)",
         "processes": "own pid namespace, killed whole at the end or the timeout",
         "limits": "address space, CPU time, file size, processes (per sample)",
