@@ -235,6 +235,17 @@ def test_good_programs_pass_next_to_a_fork_bomb() -> None:
 
 
 @needs_bwrap
+def test_concurrent_samples_do_not_see_each_others_files() -> None:
+    """Each sample's /tmp is its own: what one writes, the next one (running at the same time) cannot find."""
+    writer = f"import os, time\nopen('/tmp/{MARK}-mine', 'w').write('x')\nassert os.path.exists('/tmp/{MARK}-mine')\ntime.sleep(2)\n"
+    looker = (f"import os, time\ntime.sleep(0.5)\nassert not os.path.exists('/tmp/{MARK}-mine')\n"
+              f"assert not [f for f in os.listdir('/tmp') if f.startswith('{MARK}')]\n")
+    results = run_many([writer, looker, looker], timeout=20, workers=3)
+    assert [r.passed for r in results] == [True, True, True], [r.detail for r in results]
+    assert not os.path.exists(f"/tmp/{MARK}-mine")
+
+
+@needs_bwrap
 def test_exit_before_the_tests_fails_and_the_same_program_without_it_passes() -> None:
     assert run_program(RIGHT + TESTS).passed
     assert not run_program(WRONG + TESTS).passed
