@@ -87,12 +87,17 @@ def load_entries(paths: list[Path], warn=print) -> list[Entry]:
                           dict(run.card["protocol"]))
         except (KeyError, TypeError):
             raise UserError(f"{folder}: results.json lacks model, suite or protocol card") from None
+        if run.results["scores"].get("no_gold"):
+            warn(f"harness: skipping {folder}: split '{entry.protocol.get('split')}' has no answers (no score to show)")
+            continue
         key = (entry.name, entry.suite, entry.protocol_id)
         if key in chosen:
             older, newer = sorted([chosen[key], entry], key=lambda e: e.finished_at)
             warn(f"harness: {entry.name} · {entry.suite}: two runs with one protocol; using {newer.run.path}")
             entry = newer
         chosen[key] = entry
+    if not chosen:
+        raise UserError(f"no scored runs under {', '.join(str(p) for p in paths)} (only runs on splits without answers)")
     return list(chosen.values())
 
 
