@@ -231,20 +231,21 @@ def lm_eval_files(runs: list[Run]) -> tuple[dict[str, Any], dict[str, list[dict[
         higher[group] = {"acc": True}
     first = runs[0]
     versions_used = (first.card.get("backend") or {}).get("versions") or {}
-    name = first.model
+    name, model_block = first.model, _model_block(first)
     out = {
         "results": results, "groups": groups, "group_subtasks": group_subtasks, "configs": configs,
         "versions": versions, "n-shot": n_shot, "higher_is_better": higher, "n-samples": n_samples,
-        "config": _model_block(first), "git_hash": None,
+        "config": model_block, "git_hash": None,
         "date": _timestamp(first),
         "pretty_env_info": None, "transformers_version": versions_used.get("transformers"), "lm_eval_version": None,
         "upper_git_hash": None, "tokenizer_pad_token": None, "tokenizer_eos_token": None, "tokenizer_bos_token": None,
-        "eot_token_id": None, "max_length": None, "task_hashes": hashes, "model_source": _model_block(first)["model"],
+        "eot_token_id": None, "max_length": None, "task_hashes": hashes, "model_source": model_block["model"],
         "model_name": name, "model_name_sanitized": sanitize_model_name(name), "system_instruction": None,
         "system_instruction_sha": None, "fewshot_as_multiturn": False, "chat_template": None, "chat_template_sha": None,
         "total_evaluation_time_seconds": str(sum(float(r.card.get("seconds") or 0) for r in runs)),
         "harness": {"version": first.card.get("harness_version"), "runs": [str(r.path) for r in runs],
-                    "protocol_ids": {r.suite: r.card.get("protocol_id") for r in runs}},
+                    "protocol_ids": {r.suite: r.card.get("protocol_id") for r in runs},
+                    "chat_template": {r.suite: bool(r.protocol.get("chat_template")) for r in runs}},
     }
     return out, samples
 

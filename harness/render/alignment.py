@@ -53,7 +53,7 @@ def differences(e: Entry, m: Model, pub: dict[str, Any], suite_subjects: int | N
         "different questions; the C-Eval leaderboard scores the hidden test split, model cards often the public val split"
         if e.suite == "ceval" else "different questions", differs=pub.get("split") not in (None, split))
     shots = proto.get("shots")
-    add("shots", shots, pub.get("shots"), "few-shot examples in the prompt; base models gain most from them")
+    add("shots", shots, pub.get("shots"), "solved examples before the question change scores, most of all for base models")
     release, chat = _release(m), bool(proto.get("chat_template"))
     ours_release = f"{release or 'unknown'} weights, {'with' if chat else 'without'} chat template"
     why = "chat and base releases are different weights; a chat model on a raw prompt (or a base model in a chat template) scores differently"
@@ -63,9 +63,12 @@ def differences(e: Entry, m: Model, pub: dict[str, Any], suite_subjects: int | N
         "how an answer is read changes scores, most for chat models that do not start with the letter",
         differs=pub.get("method") is not None and str(pub.get("method")) != str(proto.get("method")))
     micro, macro = scores["micro"]["acc"], scores["macro"]["acc"]
+    apart = abs(100 * (micro - macro))
     add("average", f"micro {_pct(micro)} (every question weighs the same) · macro {_pct(macro)} (mean of subjects)",
-        None, f"the two averages differ by {abs(100 * (micro - macro)):.1f} points here; a source that does not say which it "
-        "reports can be either")
+        None, f"our two averages differ by {apart:.1f} points; a source that does not say which it reports can be either"
+        if apart >= 0.05 else "our two averages agree, so which one the source reports cannot explain a gap")
+    if apart < 0.05:
+        rows[-1]["status"] = "same"
     covered = scores["macro"].get("subjects")
     partial = proto.get("limit") or (suite_subjects and covered and covered < suite_subjects)
     if partial:
