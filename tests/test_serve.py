@@ -129,12 +129,15 @@ def test_models_lists_base_and_variant(served):
 @pytest.mark.parametrize("model", ["tiny", "tuned"])
 def test_greedy_text_is_hf_generate_token_by_token(served, model):
     client, ref = served["client"], served["refs"][model]
-    for prompt in PROMPTS:
-        out = _complete(client, model=model, prompt=prompt, max_tokens=20, temperature=0, logprobs=1,
+    from harness.serve.engine import PLAIN_GENERATION_KEYS
+
+    assert set(ref.model.generation_config.to_diff_dict()) <= PLAIN_GENERATION_KEYS  # one-token short path taken
+    for prompt, tokens in [(p, 20) for p in PROMPTS] + [(CONTEXT, 1)]:  # one token: the server's short path
+        out = _complete(client, model=model, prompt=prompt, max_tokens=tokens, temperature=0, logprobs=1,
                         return_tokens_as_token_ids=True)
         choice = out["choices"][0]
-        assert choice["text"] == ref.generate([prompt], max_new_tokens=20)[0][0]
-        assert _ids(choice["logprobs"]["tokens"]) == _reference_ids(ref, prompt, 20)
+        assert choice["text"] == ref.generate([prompt], max_new_tokens=tokens)[0][0]
+        assert _ids(choice["logprobs"]["tokens"]) == _reference_ids(ref, prompt, tokens)
         # greedy: every chosen token is the top-1, its log-prob a normalised fp32 log-softmax value
         for lp, top in zip(choice["logprobs"]["token_logprobs"], choice["logprobs"]["top_logprobs"], strict=True):
             assert lp == pytest.approx(max(top.values()), abs=1e-6) and lp < 0
