@@ -53,9 +53,27 @@ class Worker:
 
         try:
             return await asyncio.get_running_loop().run_in_executor(self.pool, job)
+        except BaseException:
+            cancel.set()  # failed or abandoned: the worker must not keep going for nobody
+            raise
         finally:
-            cancel.set()  # finished, failed or abandoned: the worker must not keep going for nobody
             self.flags.discard(cancel)
+
+    async def run_all(self, request: Request, fns: list[Callable[[threading.Event], T]]) -> list[T]:
+        """Run `fns` in turn; if the client disconnects meanwhile, cancel them (a non-streaming
+        handler is not told by the framework, and the one worker would generate for nobody)."""
+        cancel = threading.Event()
+
+        async def watch() -> None:
+            while (await request.receive())["type"] != "http.disconnect":
+                pass
+            cancel.set()
+
+        watcher = asyncio.ensure_future(watch())
+        try:
+            return [await self.run(fn, cancel) for fn in fns]
+        finally:
+            watcher.cancel()
 
     def close(self) -> None:
         for flag in list(self.flags):
@@ -164,7 +182,7 @@ def create_app(engine: Engine, options: ServeOptions) -> Guard:
         return {"object": "list", "data": data}
 
     @app.post("/v1/completions")
-    async def completions(req: CompletionRequest) -> Any:
+    async def completions(req: CompletionRequest, request: Request) -> Any:
         name = _check_model(engine, req.model)
         max_tokens = DEFAULT_COMPLETION_TOKENS if req.max_tokens is None else req.max_tokens
         if max_tokens == 0 and not req.echo:
@@ -180,11 +198,11 @@ def create_app(engine: Engine, options: ServeOptions) -> Guard:
             include_usage = bool(req.stream_options and req.stream_options.include_usage)
             return StreamingResponse(stream_completion(worker, jobs, head, names, include_usage),
                                      media_type="text/event-stream")
-        results = [await worker.run(job.run) for job in jobs]
+        results = await worker.run_all(request, [job.run for job in jobs])
         return JSONResponse(completion_result(jobs, results, head, names))
 
     @app.post("/v1/chat/completions")
-    async def chat(req: ChatRequest) -> Any:
+    async def chat(req: ChatRequest, request: Request) -> Any:
         name = _check_model(engine, req.model)
         text = engine.render_chat(name, [m.as_template_input() for m in req.messages])
         ids = engine.encode(text)
@@ -202,6 +220,7 @@ def create_app(engine: Engine, options: ServeOptions) -> Guard:
             include_usage = bool(req.stream_options and req.stream_options.include_usage)
             return StreamingResponse(stream_chat(worker, job, head, names, include_usage),
                                      media_type="text/event-stream")
-        return JSONResponse(chat_result(job, await worker.run(job.run), head, names))
+        [result] = await worker.run_all(request, [job.run])
+        return JSONResponse(chat_result(job, result, head, names))
 
     return Guard(app, options.api_key, options.max_body_bytes)
