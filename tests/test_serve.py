@@ -65,7 +65,8 @@ def served(tiny_model, tmp_path_factory):
     variant = _make_variant(tiny_model, root / "tuned")
     port = _free_port()
     log = root / "server.log"
-    env = {**os.environ, "HARNESS_TEST_SERVE_KEY": KEY}
+    # one thread: on a small shared CI machine, torch's default threads spin against each other (10x slower)
+    env = {**os.environ, "HARNESS_TEST_SERVE_KEY": KEY, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "harness.cli", "serve", "--model", str(tiny_model), "--variants", str(variant),
            "--engine", "hf", "--port", str(port), "--api-key-env", "HARNESS_TEST_SERVE_KEY", "--max-logprobs", "4000",
            "--max-tokens-limit", "64", "--max-body-bytes", "100000"]
