@@ -221,8 +221,11 @@ def _sse(client, path: str, body: dict) -> list[dict]:
 def test_stream_gives_the_same_text(served):
     client = served["client"]
     whole = _complete(client, model="tuned", prompt=PROMPTS[2], max_tokens=24, temperature=0)["choices"][0]["text"]
+    assert len(whole) > 12
     stop = whole[len(whole) // 2: len(whole) // 2 + 2]  # a stop string inside the text: cut, finish "stop"
+    overlapping = [whole[2:12], whole[5:7]]  # the short one completes first, the long one starts first
     for body in ({"max_tokens": 24, "temperature": 0}, {"max_tokens": 24, "temperature": 0, "stop": [stop]},
+                 {"max_tokens": 24, "temperature": 0, "stop": overlapping},
                  {"max_tokens": 16, "temperature": 0.9, "seed": 11, "n": 2}):
         plain = _complete(client, model="tuned", prompt=PROMPTS[2], **body)
         chunks = _sse(client, "/v1/completions", {"model": "tuned", "prompt": PROMPTS[2], **body})
@@ -232,7 +235,7 @@ def test_stream_gives_the_same_text(served):
             assert [ch["choices"][0]["finish_reason"] for ch in chunks if ch["choices"][0]["index"] == c["index"]
                     and ch["choices"][0]["finish_reason"]] == [c["finish_reason"]]
         if "stop" in body:
-            ref = served["refs"]["tuned"].generate([PROMPTS[2]], max_new_tokens=24, stop=[stop])[0][0]
+            ref = served["refs"]["tuned"].generate([PROMPTS[2]], max_new_tokens=24, stop=body["stop"])[0][0]
             assert plain["choices"][0]["text"] == ref and plain["choices"][0]["finish_reason"] == "stop"
     chat = {"model": "tiny", "messages": [{"role": "user", "content": "你好"}], "max_tokens": 10, "temperature": 0}
     plain = client.post("/v1/chat/completions", json=chat).json()["choices"][0]["message"]["content"]

@@ -105,15 +105,21 @@ class RowTracker:
         return torch.tensor(done, device=input_ids.device)
 
     def _check_stop(self, row: int) -> None:
-        text = self.text[row].text
+        """Cut at the earliest stop string, as `HFBackend` cuts its finished text: a hit ends the row
+        only when no other stop string that starts before it could still be completed."""
         stops = self.sampling.stop
         if not stops:
             return
-        longest = max(len(s) for s in stops)
-        begin = max(0, len(text) - len(self.text[row].last) - longest + 1)
+        text = self.text[row].text
+        begin = max(0, len(text) - len(self.text[row].last) - max(len(s) for s in stops) + 1)
         hits = [i for i in (text.find(s, begin) for s in stops) if i >= 0]
-        if hits:
-            self.cut[row] = min(hits)
+        if self.cut[row] is not None:
+            hits.append(self.cut[row])
+        if not hits:
+            return
+        self.cut[row] = min(hits)
+        pending = any(s.startswith(text[q:]) for s in stops for q in range(max(0, len(text) - len(s) + 1), self.cut[row]))
+        if not pending:
             self.reason[row] = "stop"
 
     def _held_back(self, text: str) -> int:
@@ -132,6 +138,8 @@ class RowTracker:
         else:
             text = self.text[row].text
             end = len(text) - self._held_back(text)
+            if self.cut[row] is not None:
+                end = min(end, self.cut[row])
         if end <= self.sent[row] and not final:
             return
         tokens = self.infos[row][self.sent_tokens[row]:]
@@ -148,4 +156,5 @@ class RowTracker:
     def choice(self, row: int) -> Choice:
         text = self.final_text(row)
         tokens = self.infos[row] if self.cut[row] is None else [t for t in self.infos[row] if t.start < len(text)]
-        return Choice(text, tokens, self.reason[row] or "length", self.computed[row])
+        reason = "stop" if self.cut[row] is not None else self.reason[row] or "length"
+        return Choice(text, tokens, reason, self.computed[row])
