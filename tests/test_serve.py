@@ -328,6 +328,10 @@ def test_vllm_engine_serves_base_and_variant_with_lora(tiny_model, tmp_path):
                 pass
             assert time.monotonic() < deadline, "vLLM server did not become healthy"
             time.sleep(1)
+        argv = Path(f"/proc/{proc.pid}/cmdline").read_bytes().split(b"\0")  # the exec'd vLLM server
+        assert b"vllm.entrypoints.openai.api_server" in argv and KEY.encode() not in b" ".join(argv)
+        assert argv[argv.index(b"--max-lora-rank") + 1] == b"8"  # the adapter's r=4, rounded up to a vLLM rank
+        assert f"tuned={variant}".encode() in argv
         client = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {KEY}"}, timeout=120)
         assert httpx.get(f"{url}/v1/models").status_code == 401
         assert {m["id"] for m in client.get("/v1/models").json()["data"]} == {"tiny", "tuned"}
