@@ -107,6 +107,14 @@ def _ids(tokens: list[str]) -> list[int]:
     return [int(t.removeprefix("token_id:")) for t in tokens]
 
 
+def _hf_text(backend: HFBackend, prompt: str, max_new: int, stop=()) -> str:
+    """HFBackend's greedy text for one prompt, as `harness run --method generate` gets it."""
+    from harness.backends.base import GenerateRequest, GenerationParams
+
+    (batch,) = backend.generate([GenerateRequest(prompt, 0)], GenerationParams(max_new_tokens=max_new, stop=tuple(stop)))
+    return batch.outputs[0][0]
+
+
 def _reference_ids(backend: HFBackend, prompt: str, max_new: int) -> list[int]:
     """The generated token ids of the very generate call HFBackend makes, up to end-of-sequence."""
     import torch
@@ -137,7 +145,7 @@ def test_greedy_text_is_hf_generate_token_by_token(served, model):
         out = _complete(client, model=model, prompt=prompt, max_tokens=tokens, temperature=0, logprobs=1,
                         return_tokens_as_token_ids=True)
         choice = out["choices"][0]
-        assert choice["text"] == ref.generate([prompt], max_new_tokens=tokens)[0][0]
+        assert choice["text"] == _hf_text(ref, prompt, tokens)
         assert _ids(choice["logprobs"]["tokens"]) == _reference_ids(ref, prompt, tokens)
         # greedy: every chosen token is the top-1, its log-prob a normalised fp32 log-softmax value
         for lp, top in zip(choice["logprobs"]["token_logprobs"], choice["logprobs"]["top_logprobs"], strict=True):
@@ -155,7 +163,7 @@ def test_top_logprobs_are_hf_letter_logprobs(served, model):
     letter_ids = ref.letter_token_ids(CONTEXT, LETTERS)
     assert letter_ids is not None
     [batch] = list(ref.score([ScoreRequest(CONTEXT, LETTERS)], "letter", {"": letter_ids}))
-    expected = batch.logprobs[0]
+    expected = batch.outputs[0]
     vocab = len(ref.tokenizer)
     by_id = _complete(client, model=model, prompt=CONTEXT, max_tokens=1, temperature=0, logprobs=vocab,
                       return_tokens_as_token_ids=True)["choices"][0]["logprobs"]["top_logprobs"][0]
@@ -181,13 +189,13 @@ def test_echo_logprobs_are_hf_choice_loglikelihoods(served, model):
         lps = choice["logprobs"]["token_logprobs"]
         assert lps[0] is None and all(v is not None for v in lps[1:])
         got.append(math.fsum(lps[-len(cont):]))
-    assert got == pytest.approx(batch.logprobs[0], abs=1e-4)
+    assert got == pytest.approx(batch.outputs[0], abs=1e-4)
     # the same from a text prompt, the continuation found by its text offsets
     text = _complete(client, model=model, prompt=CONTEXT + conts[0], max_tokens=0, echo=True, logprobs=0)["choices"][0]
     assert text["text"] == CONTEXT + conts[0]
     lp = text["logprobs"]
     tail = [v for v, off in zip(lp["token_logprobs"], lp["text_offset"], strict=True) if off >= len(CONTEXT)]
-    assert math.fsum(tail) == pytest.approx(batch.logprobs[0][0], abs=1e-4)
+    assert math.fsum(tail) == pytest.approx(batch.outputs[0][0], abs=1e-4)
 
 
 @pytest.mark.parametrize("model", ["tiny", "tuned"])
@@ -200,7 +208,7 @@ def test_chat_uses_the_served_models_template(served, model):
                                                   "max_tokens": 12, "temperature": 0, "logprobs": True, "top_logprobs": 3})
     assert r.status_code == 200, r.text
     out = r.json()
-    assert out["choices"][0]["message"]["content"] == ref.generate([rendered], max_new_tokens=12)[0][0]
+    assert out["choices"][0]["message"]["content"] == _hf_text(ref, rendered, 12)
     assert out["usage"]["prompt_tokens"] == len(ref.tokenizer(rendered)["input_ids"])
     content = out["choices"][0]["logprobs"]["content"]
     assert content and all(len(c["top_logprobs"]) == 3 and c["logprob"] == c["top_logprobs"][0]["logprob"]
@@ -235,7 +243,7 @@ def test_stream_gives_the_same_text(served):
             assert [ch["choices"][0]["finish_reason"] for ch in chunks if ch["choices"][0]["index"] == c["index"]
                     and ch["choices"][0]["finish_reason"]] == [c["finish_reason"]]
         if "stop" in body:
-            ref = served["refs"]["tuned"].generate([PROMPTS[2]], max_new_tokens=24, stop=body["stop"])[0][0]
+            ref = _hf_text(served["refs"]["tuned"], PROMPTS[2], 24, body["stop"])
             assert plain["choices"][0]["text"] == ref and plain["choices"][0]["finish_reason"] == "stop"
     chat = {"model": "tiny", "messages": [{"role": "user", "content": "你好"}], "max_tokens": 10, "temperature": 0}
     plain = client.post("/v1/chat/completions", json=chat).json()["choices"][0]["message"]["content"]
@@ -342,9 +350,9 @@ def test_vllm_engine_serves_base_and_variant_with_lora(tiny_model, tmp_path):
             top = _complete(client, model=model, prompt=CONTEXT, max_tokens=1, temperature=0,
                             logprobs=len(ref.tokenizer), return_tokens_as_token_ids=True)["choices"][0]["logprobs"]
             served = [top["top_logprobs"][0][f"token_id:{t}"] for t in letter_ids]
-            assert served == pytest.approx(batch.logprobs[0], abs=1e-3)
+            assert served == pytest.approx(batch.outputs[0], abs=1e-3)
             text = _complete(client, model=model, prompt=PROMPTS[2], max_tokens=8, temperature=0)["choices"][0]["text"]
-            assert text == ref.generate([PROMPTS[2]], max_new_tokens=8)[0][0]
+            assert text == _hf_text(ref, PROMPTS[2], 8)
         assert KEY not in log.read_text(errors="replace")
     finally:
         proc.send_signal(signal.SIGTERM)

@@ -20,7 +20,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from harness.backends.hf import DTYPES, PromptTokens
+from harness.backends.base import DTYPES
+from harness.backends.tokens import PromptTokens
 from harness.errors import UserError
 from harness.serve.options import ServeOptions
 from harness.serve.protocol import ServeError
