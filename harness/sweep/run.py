@@ -112,7 +112,10 @@ class _Sweep:
 def run_sweep(config: SweepConfig, console: Console | None = None) -> int:
     """Run the sweep; 0 when every (model, suite) is merged, 1 when some shard or merge failed."""
     config.check()
-    console = console or Console()
+    if console is None:
+        console = Console()
+        if not console.is_terminal:  # a log file: wide enough for the summary tables not to wrap
+            console = Console(width=max(console.width, 160))
     started = time.time()
     pool = make_pool(config)
     try:
@@ -131,17 +134,20 @@ def run_sweep(config: SweepConfig, console: Console | None = None) -> int:
         view = SweepView(rows, config.progress, title)
         state = _Sweep(config, plans, view, getattr(pool, "description", config.launcher))
         queues = Queues()
+        shard_jobs = []
         for plan in plans:
-            todo = sorted((s for s in plan.shards if s.id in state.left[plan.key]), key=lambda s: -s.weight)
+            todo = [s for s in plan.shards if s.id in state.left[plan.key]]
             for shard in todo:
-                job = Job("shard", shard.id, config.run_config(plan.model, plan.suite, shard_folder(config.output, shard),
-                                                             shard.subjects))
-                queues.add(job, shard.weight)
+                shard_jobs.append((shard.weight, Job("shard", shard.id, config.run_config(
+                    plan.model, plan.suite, shard_folder(config.output, shard), shard.subjects))))
             folder = merged_folder(config.output, plan)
             if not todo and not _merged_done(folder, plan):
                 queues.add(state.merge_job(plan), 0, first=True)
             elif not todo:
                 state.merged.append(_merged_summary(folder, plan))
+        # each model's shards of all its suites longest first: the big ones start early, small ones fill the tail
+        for weight, job in sorted(shard_jobs, key=lambda wj: -wj[0]):
+            queues.add(job, weight)
         with view:
             schedule(pool, queues, config.retries, state.on_event)
     finally:
