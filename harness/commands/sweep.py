@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ray-mode", dest="mode", choices=("actor", "task"),
                    help="actor: one actor per model replica keeps the model loaded across shards (default); task: load per shard")
     p.add_argument("--address", help="Ray cluster: ray://HOST:10001 or auto (default: start Ray on this machine)")
-    p.add_argument("--gpus-per-shard", type=float, help="GPUs each shard asks Ray for (above 1: vLLM tensor parallel)")
+    p.add_argument("--gpus-per-shard", type=float, help="GPUs each shard asks Ray for (default: 1 on a cluster with GPUs, else 0; above 1: vLLM tensor parallel)")
     p.add_argument("--cpus-per-shard", type=float, help="CPUs each shard asks Ray for on a CPU cluster (default 1)")
     p.add_argument("--workers", type=int, help="most shards at once (default: what the cluster holds)")
     p.add_argument("--retries", type=int, help="attempts after a shard fails (worker killed, out of memory) (default 2)")

@@ -48,7 +48,7 @@ class SweepConfig:
     launcher: str = "local"
     mode: str = "actor"  # ray: an actor per model replica (model kept loaded) or a task per shard
     address: str | None = None
-    gpus_per_shard: float = 0
+    gpus_per_shard: float | None = None  # default: 1 on a Ray cluster with GPUs, else 0
     cpus_per_shard: float = 1
     workers: int | None = None  # most shards at once (default: what the cluster's resources allow)
     retries: int = 2
@@ -60,7 +60,7 @@ class SweepConfig:
         """The RunConfig of one shard (`subjects`) or of the whole suite (`subjects=None`: the suite's own)."""
         chosen = suite.subjects if subjects is None else subjects
         options = dict(self.run)
-        if self.gpus_per_shard > 1:
+        if (self.gpus_per_shard or 0) > 1:
             options["backend_options"] = {**options.get("backend_options", {}),
                                           "tensor_parallel_size": int(self.gpus_per_shard)}
         return RunConfig(suite=suite.name, model=model, output=output, subjects=list(chosen) if chosen else None,
@@ -85,9 +85,9 @@ class SweepConfig:
             raise UserError("--retries must be 0 or more")
         if self.workers is not None and self.workers < 1:
             raise UserError("--workers must be 1 or more")
-        if self.gpus_per_shard < 0 or self.cpus_per_shard <= 0:
+        if (self.gpus_per_shard or 0) < 0 or self.cpus_per_shard <= 0:
             raise UserError("--gpus-per-shard must be 0 or more and --cpus-per-shard above 0")
-        if self.gpus_per_shard > 1 and self.run.get("backend", "hf") != "vllm":
+        if (self.gpus_per_shard or 0) > 1 and self.run.get("backend", "hf") != "vllm":
             raise UserError("--gpus-per-shard above 1 needs --backend vllm (tensor parallel inside a shard)")
         if self.address and self.launcher != "ray":
             raise UserError("--address applies to --launcher ray only")

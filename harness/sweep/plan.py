@@ -81,7 +81,7 @@ def _digest(config: SweepConfig, model: str, suite: SuiteOptions, shards: int) -
     identity = model_identity(resolve_model(model, config.run.get("revision")))
     run = {k: v for k, v in sorted(config.run.items())}
     return digest([repr(sorted(identity.items())), repr(sorted(suite.as_dict().items())), suite.name, repr(run),
-                   str(shards), str(config.gpus_per_shard)])
+                   str(shards), f"tp{max(1, int(config.gpus_per_shard or 0))}"])  # launcher-free: resume anywhere
 
 
 def _counter(model: str, revision: str | None):

@@ -39,7 +39,7 @@ def _check_shared(sweep_file: str) -> None:
 class RayPool:
     """Workers on a Ray cluster: `mode` "actor" (a model replica per actor) or "task" (one job per task)."""
 
-    def __init__(self, address: str | None, mode: str, gpus: float, cpus: float, workers: int | None,
+    def __init__(self, address: str | None, mode: str, gpus: float | None, cpus: float, workers: int | None,
                  sweep_file: Path, backend: str = "hf") -> None:
         ray = import_ray()
         self.ray, self.mode, self.sweep_file = ray, mode, str(sweep_file)
@@ -52,6 +52,9 @@ class RayPool:
                 raise UserError(f"cannot reach the Ray cluster at {address or 'a new local instance'}: "
                                 f"{str(exc).splitlines()[0]}") from None
         resources = ray.cluster_resources()
+        if gpus is None:  # not asked: a GPU per shard where the cluster has GPUs
+            gpus = 1.0 if resources.get("GPU", 0) >= 1 else 0.0
+        self.gpus = gpus
         self.options: dict[str, Any] = {"num_cpus": cpus if not gpus else min(cpus, 1), "num_gpus": gpus}
         fit = int(resources.get("GPU", 0) // gpus) if gpus else int(resources.get("CPU", 0) // cpus)
         unit = f"{gpus:g} GPU" if gpus else f"{cpus:g} CPU"

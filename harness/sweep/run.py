@@ -118,6 +118,8 @@ def run_sweep(config: SweepConfig, console: Console | None = None) -> int:
             console = Console(width=max(console.width, 160))
     started = time.time()
     pool = make_pool(config)
+    if config.gpus_per_shard is None:
+        config.gpus_per_shard = getattr(pool, "gpus", 0)
     try:
         plans = plan_sweep(config, config.shards_per_suite or pool.slots)
         rows = []
