@@ -12,7 +12,22 @@ import sys
 from harness import __version__
 from harness.errors import UserError
 
-COMMANDS = ["run", "models", "suites", "demo", "finetune", "compare", "pipeline", "gate", "baseline", "leaderboard", "report", "export"]
+COMMANDS = [
+    "run",
+    "models",
+    "suites",
+    "demo",
+    "finetune",
+    "compare",
+    "pipeline",
+    "gate",
+    "baseline",
+    "leaderboard",
+    "report",
+    "serve",
+    "sweep",
+    "export",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
