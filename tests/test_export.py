@@ -13,7 +13,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import SHARED
+from conftest import REPO, SHARED
 
 from harness.cli import main
 from harness.suite import load_suite
@@ -157,6 +157,22 @@ def test_lm_eval_export_is_lm_evals_own_schema_and_round_trips(tiny_model, ceval
     sample_file = next((tmp_path / "ours").rglob("samples_ceval-valid_law_*.jsonl"))
     loaded = datasets.load_dataset("json", data_files=str(sample_file), split="train")
     assert len(loaded) == len(our_samples["ceval-valid_law"]) and "filtered_resps" in loaded.column_names
+
+
+def test_lm_eval_export_of_a_limited_run_counts_the_whole_split(tiny_model, tmp_path):
+    run = tmp_path / "run"
+    assert main(["run", "--suite", "sample", "--model", str(tiny_model), "--limit", "3", "--output", str(run), "--quiet"]) == 0
+    assert main(["export", str(run), "--format", "lm-eval", "--out", str(tmp_path / "lm")]) == 0
+    results, samples = _lm_eval_files(tmp_path / "lm")
+    scores = json.loads((run / "results.json").read_text(encoding="utf-8"))["scores"]
+    with open(REPO / "suites" / "sample" / "val" / "arithmetic_val.csv", encoding="utf-8", newline="") as fh:
+        released = sum(1 for _ in csv.DictReader(fh))
+    assert results["n-samples"]["sample-val_arithmetic"] == {"original": released, "effective": 3}
+    assert results["config"]["limit"] == 3
+    for subject, score in scores["subjects"].items():
+        rows = samples[f"sample-val_{subject}"]
+        assert sum(r["acc"] for r in rows) / len(rows) == score["acc"] == results["results"][f"sample-val_{subject}"]["acc,none"]
+        assert all(r["arguments"]["gen_args_0"]["arg_0"].endswith("答案：") and r["prompt_hash"] for r in rows)
 
 
 # ----------------------------------------------------------------------------- C-Eval submission

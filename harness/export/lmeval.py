@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import UserError
-from harness.export.runs import rebuild_contexts, split_id
+from harness.export.runs import rebuild_contexts, split_id, split_sizes
 from harness.results.record import Record
 from harness.results.run import Run
 from harness.suite.spec import SuiteSpec
@@ -194,6 +194,7 @@ def lm_eval_files(runs: list[Run]) -> tuple[dict[str, Any], dict[str, list[dict[
             raise UserError(f"two runs of {run.model} on {run.suite} ({run.protocol.get('split')}); "
                             "lm-eval names tasks by suite and subject: export them one at a time")
         contexts = rebuild_contexts(run) or {}
+        originals = (split_sizes(run) or {}) if run.protocol.get("limit") else {}
         spec = _spec(run)
         columns = _columns(run, spec)
         by_subject: dict[str, list[Record]] = {}
@@ -211,7 +212,7 @@ def lm_eval_files(runs: list[Run]) -> tuple[dict[str, Any], dict[str, list[dict[
             versions[task] = 2.0
             n_shot[task] = run.protocol.get("shots")
             higher[task] = {"acc": True}
-            n_samples[task] = {"original": len(rows), "effective": len(rows)}
+            n_samples[task] = {"original": originals.get(subject, len(rows)), "effective": len(rows)}
             if all(row["prompt_hash"] for row in rows):
                 hashes[task] = hash_string("".join(r["doc_hash"] + r["prompt_hash"] + r["target_hash"] for r in rows))
             samples[task] = rows

@@ -4,7 +4,7 @@ own settings (records keep the question, not the rendered few-shot prompt)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import fields
+from dataclasses import fields, replace
 from pathlib import Path
 
 from harness.errors import UserError
@@ -61,6 +61,24 @@ def rebuild_contexts(run: Run) -> dict[str, str] | None:
     if digest(contexts + continuations(spec)) != proto.get("prompt_hash"):
         return None
     return {p.question.id: p.context for p in prep.prompts}
+
+
+def split_sizes(run: Run) -> dict[str, int] | None:
+    """Questions per subject in the run's split before --limit (lm-eval's n-samples "original"), read from the
+    run's data; None when the data is not at hand."""
+    from harness.runner.items import prepare
+
+    config = run_config(run)
+    if config is None:
+        return None
+    try:
+        prep = prepare(replace(config, limit=None, shots=0))
+    except (UserError, OSError):
+        return None
+    sizes: dict[str, int] = {}
+    for p in prep.prompts:
+        sizes[p.question.subject] = sizes.get(p.question.subject, 0) + 1
+    return sizes
 
 
 def split_id(record_id: str) -> str:
