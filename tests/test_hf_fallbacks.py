@@ -137,3 +137,18 @@ def test_sliding_window_model_same_with_and_without_prefix_cache(tmp_path, case)
     (folder / "config.json").write_text(json.dumps(wide), encoding="utf-8")
     _, unwindowed = _run(tmp_path, folder, "wide", "--method", "choice")
     assert any(abs(a["logprobs"]["A"] - b["logprobs"]["A"]) > 1e-4 for a, b in zip(whole, unwindowed, strict=True))
+
+
+def test_linear_attention_state_is_shared_and_scores_as_whole_prompts(tmp_path):
+    """Qwen3.5's hybrid layers (Gated DeltaNet recurrent state + full attention): the prefix's recurrent state is
+    copied to every row of a batch, and each row goes on from it exactly as its whole prompt would."""
+    from harness.registry.families import build_tiny
+
+    folder = build_tiny("qwen3_5", tmp_path / "hybrid", _texts(), overrides={"initializer_range": 0.2})
+    for method in ("letter", "choice"):
+        on, shared = _run(tmp_path, folder, f"on-{method}", "--method", method)
+        _, whole = _run(tmp_path, folder, f"off-{method}", "--method", method, "--no-prefix-cache")
+        _same(shared, whole, 1e-4)
+        assert on["card"]["backend"]["prefix_cache"] == "on"
+        assert on["card"]["backend"]["model_forward"]["cache"] == "DynamicCache"
+        assert on["card"]["tokens"]["computed"] < on["card"]["tokens"]["prompt"]

@@ -4,16 +4,18 @@ The transformers backend scores a group's common prompt prefix once and runs eac
 copy of that prefix's cache; it also asks `forward` for the logits of a few positions only (`logits_to_keep`).
 Both are only right for models that work the way transformers' own decoders do. Remote-code models do not:
 ChatGLM2/3's `forward` has a fixed signature (an unknown keyword is a TypeError) and returns a legacy tuple of
-sequence-first tensors, not a `Cache`; sparse-attention (DeepSeek-V3.2, GLM-5), compressed-attention (DeepSeek-V4)
-and linear-attention layers (Qwen3-Next, Qwen3.5) keep states that are not a plain key/value history, so a prefix
-copied into a batch would not reproduce whole-prompt scoring. So the backend looks before it leaps:
+sequence-first tensors, not a `Cache`; sparse-attention (DeepSeek-V3.2, GLM-5) and compressed-attention
+(DeepSeek-V4) layers choose their keys differently when a prompt runs in two pieces, so a shared prefix would not
+reproduce whole-prompt scoring. So the backend looks before it leaps:
 
 - `forward_params` reads the signature (of the base model under a peft wrapper);
 - `probe` runs one two-token forward and names the cache class and its layer classes; the prefix cache stays on
-  only for plain full-attention layers (`DynamicLayer`) and sliding-window layers (`DynamicSlidingWindowLayer`),
-  the latter only for prefixes that fit in the window (nothing of the prefix dropped yet);
-- `share` copies a one-row prefix cache into an n-row one without touching the original (each layer's `update`
-  concatenates into new tensors, so expanded views are enough).
+  only for plain full-attention layers (`DynamicLayer`), sliding-window layers (`DynamicSlidingWindowLayer`) for
+  prefixes that fit in the window (nothing of the prefix dropped yet), and the recurrent state of linear-attention
+  layers (`LinearAttentionLayer`: Qwen3-Next, Qwen3.5), which after the prefix is exactly where each row goes on;
+- `share` copies a one-row prefix cache into an n-row one without touching the original: key/value layers get
+  expanded views (their `update` concatenates into new tensors), recurrent layers get real copies (their
+  `update_*_state` writes in place).
 """
 
 from __future__ import annotations
@@ -66,9 +68,9 @@ def forward_params(model: Any) -> tuple[set[str], bool]:
 
 
 def _layer_kinds() -> dict[type, str]:
-    from transformers.cache_utils import DynamicLayer, DynamicSlidingWindowLayer
+    from transformers.cache_utils import DynamicLayer, DynamicSlidingWindowLayer, LinearAttentionLayer
 
-    return {DynamicLayer: "full", DynamicSlidingWindowLayer: "sliding"}
+    return {DynamicLayer: "full", DynamicSlidingWindowLayer: "sliding", LinearAttentionLayer: "recurrent"}
 
 
 def classify_cache(cache: Any) -> tuple[str | None, int | None, str, tuple[str, ...]]:
@@ -87,8 +89,8 @@ def classify_cache(cache: Any) -> tuple[str | None, int | None, str, tuple[str, 
     unknown = sorted({type(layer).__name__ for layer in cache.layers if type(layer) not in kinds})
     if unknown or not cache.layers:
         what = ", ".join(unknown) or "no layers"
-        return (f"{name} with {what} layers: not a plain key/value history (sparse, compressed or recurrent "
-                "attention state)"), None, name, layers
+        return (f"{name} with {what} layers: not a plain key/value history or recurrent state (sparse or "
+                "compressed attention)"), None, name, layers
     windows = [int(layer.sliding_window) for layer in cache.layers if kinds[type(layer)] == "sliding"]
     return None, min(windows) if windows else None, name, layers
 
@@ -124,11 +126,21 @@ def share(cache: Any, n: int) -> Any:
     Only for caches `classify_cache` accepts: each layer is a shallow copy whose keys/values are expanded views,
     and `update` replaces them with new tensors rather than writing into them.
     """
+    kinds = _layer_kinds()
     out = copy.copy(cache)
     out.layers = []
     for layer in cache.layers:
         new = copy.copy(layer)
-        new.keys = layer.keys.expand(n, *layer.keys.shape[1:])
-        new.values = layer.values.expand(n, *layer.values.shape[1:])
+        if kinds[type(layer)] == "recurrent":
+            for name in ("conv_states", "recurrent_states"):
+                states = getattr(layer, name)
+                setattr(new, name, {i: None if t is None else t.repeat(n, *[1] * (t.dim() - 1))
+                                    for i, t in states.items()})
+            for name in ("is_conv_states_initialized", "is_recurrent_states_initialized", "has_previous_state",
+                         "conv_kernel_size"):
+                setattr(new, name, dict(getattr(layer, name)))
+        else:
+            new.keys = layer.keys.expand(n, *layer.keys.shape[1:])
+            new.values = layer.values.expand(n, *layer.values.shape[1:])
         out.layers.append(new)
     return out
