@@ -39,10 +39,17 @@ HF_PATHS = PATHS[:-1]
 TOLERANCE = 1e-4
 VLLM_TOLERANCE = 1e-3
 NOT_OFFLINE = "not checkable offline"
+# vLLM failures that say the engine cannot run the architecture on this platform (vLLM's CPU build: no sparse
+# attention, linear attention only in bf16, model code that imports what the CPU environment lacks): nothing the
+# harness does, and nothing this machine can verify, so "n/a" with vLLM's reason rather than "failed".
+VLLM_PLATFORM_LIMITS = ("not supported on CPU", "requires BF16", "failed to be inspected")
 # Two-shot prompts on two sample subjects, two questions each: a shared few-shot prefix per subject, small enough
 # that the fast subset (one model per family) stays within minutes on a CPU.
 RUN_ARGS = ["--suite", "sample", "--shots", "2", "--subjects", "word_kind,arithmetic", "--limit", "2",
             "--device", "cpu", "--dtype", "float32", "--batch-size", "4", "--quiet", "--overwrite"]
+# Random weights ten times the config default's scale (0.02): sharper next-token distributions, so a path that
+# computes something slightly different (a cache state lost, a position shifted) moves log-probs far beyond 1e-4.
+TINY_WEIGHTS = {"initializer_range": 0.2}
 RECIPE = {
     "name": "check", "description": "harness models check: a few LoRA steps on a tiny model", "rank": 4, "alpha": 8,
     "dropout": 0.0, "target_modules": "all-linear", "learning_rate": 5.0e-3, "scheduler": "constant",
@@ -131,8 +138,9 @@ def _crash(exc: BaseException) -> str:
     """'Kind: message (file:line)' of the innermost frame, short enough for a table note."""
     frames = traceback.extract_tb(exc.__traceback__)
     where = f" ({Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
-    first = (str(exc).splitlines() or [""])[0][:160]
-    return f"{exc.__class__.__name__}: {first}{where}"
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()] or [""]
+    first = lines[0] if len(lines[0]) >= 40 or len(lines) == 1 else f"{lines[0]}: {lines[1]}"  # pydantic: 2nd line
+    return f"{exc.__class__.__name__}: {first[:200]}{where}"
 
 
 def records(run_dir: Path) -> dict[str, dict[str, Any]]:
@@ -240,7 +248,7 @@ def check_family(row: dict[str, Any], ws: Workspace) -> FamilyCheck:
         return result
     home = ws.root / family
     try:
-        model = build_tiny(family, home / "model", ws.texts)
+        model = build_tiny(family, home / "model", ws.texts, overrides=TINY_WEIGHTS)
     except Exception as exc:  # noqa: BLE001 - a config class that no longer builds fails every path
         for p in result.claims:
             result.paths[p] = Outcome("failed", f"tiny model: {_crash(exc)}")
@@ -310,7 +318,12 @@ def check_family(row: dict[str, Any], ws: Workspace) -> FamilyCheck:
         reference = runs / "letter-whole"
         if not (reference / "records.jsonl").is_file():
             reference = run("letter-whole", "--method", "letter", "--no-prefix-cache")
-        out = run("vllm", "--method", "letter", "--backend", "vllm", "--max-model-len", "1024")
+        try:
+            out = run("vllm", "--method", "letter", "--backend", "vllm", "--max-model-len", "1024")
+        except PathFailed as exc:
+            if any(limit in str(exc) for limit in VLLM_PLATFORM_LIMITS):
+                raise NotApplicable(f"vLLM cannot run it on this platform: {exc}") from None
+            raise
         return agree(out, reference, VLLM_TOLERANCE, "vLLM vs transformers")
 
     for name, step in (("letter", letter), ("choice", choice), ("prefix", prefix), ("generate", generate),
