@@ -33,12 +33,12 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import UserError
+from harness.registry.checked import NOT_OFFLINE
 
 PATHS = ("letter", "choice", "prefix", "generate", "lora", "vllm")
 HF_PATHS = PATHS[:-1]
 TOLERANCE = 1e-4
 VLLM_TOLERANCE = 1e-3
-NOT_OFFLINE = "not checkable offline"
 # vLLM failures that say the engine cannot run the architecture on this platform (vLLM's CPU build: no sparse
 # attention, linear attention only in bf16, model code that imports what the CPU environment lacks): nothing the
 # harness does, and nothing this machine can verify, so "n/a" with vLLM's reason rather than "failed".

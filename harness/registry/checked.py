@@ -24,6 +24,7 @@ from harness.errors import UserError
 from harness.resources import harness_home
 
 CHECK_FILE = "models-check.json"
+NOT_OFFLINE = "not checkable offline"
 
 
 def now() -> str:
@@ -45,7 +46,6 @@ def _versions() -> dict[str, str | None]:
 def document(results: list[Any], backends: tuple[str, ...], seconds: float) -> dict[str, Any]:
     """The JSON document of one check (results: check.FamilyCheck)."""
     import harness
-    from harness.registry.check import NOT_OFFLINE
 
     stamp = now()
     families = {}
