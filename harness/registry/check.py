@@ -267,7 +267,10 @@ def check_family(row: dict[str, Any], ws: Workspace) -> FamilyCheck:
     def letter() -> str:
         hf_only()
         out = run("letter", "--method", "letter")
-        result.prefix_cache = card(out)["backend"].get("prefix_cache")
+        info = card(out)
+        result.prefix_cache = info["backend"].get("prefix_cache")
+        if info["protocol"]["method"] != "letter":
+            raise PathFailed(f"scored with --method {info['protocol']['method']} (answer letters not single tokens)")
         return f"{finite(out)} questions"
 
     def choice() -> str:
