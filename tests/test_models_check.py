@@ -137,6 +137,6 @@ def test_a_failing_claimed_path_exits_non_zero(home, tmp_path, capsys, monkeypat
 
 
 def test_unknown_target_is_one_line(home, capsys):
-    assert main(["models", "check", "qwen9"]) == 2
+    assert main(["models", "check", "--backend", "hf", "qwen9"]) == 2  # targets may follow the options
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "'qwen9' is neither a catalogue key nor a family" in err[0]

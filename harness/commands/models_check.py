@@ -16,8 +16,28 @@ from pathlib import Path
 from harness.errors import UserError
 
 
+class _Intermixed(argparse.ArgumentParser):
+    """The `models` parser reads its positionals wherever they stand (`harness models check --backend vllm qwen3`):
+    argparse's plain parsing takes `check` and an empty target list at once, then rejects the targets after an
+    option as unrecognised. Intermixed parsing runs this parser's own parse_known_args twice; the flag keeps those
+    inner calls plain."""
+
+    _inner = False
+
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
+        if self._inner:
+            return super().parse_known_args(args, namespace)
+        self._inner = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._inner = False
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of `harness models check` (registered on the `models` parser)."""
+    if type(p) is argparse.ArgumentParser:
+        p.__class__ = _Intermixed
     g = p.add_argument_group("harness models check [KEY|FAMILY …]")
     g.add_argument("--backend", default="hf,vllm", help="check: backends to drive, comma-separated (default hf,vllm; "
                                                       "vllm runs where it is installed)")
