@@ -8,6 +8,11 @@ runs only each prompt's remaining tokens against a copy of its key/value cache. 
 Rows are right-padded: with causal attention a real token never attends to a later pad, so no
 attention mask is needed and the pads' outputs are simply not read.
 
+Remote-code and unusual architectures: what `forward` accepts and which cache it returns are read once at load
+(`harness/backends/hf_caps.py`). Without `logits_to_keep` the logits are sliced after the forward; a cache that is
+not a plain key/value history (legacy tuples, sparse/compressed/recurrent attention) turns the shared prefix off,
+and a sliding-window cache shares only prefixes that fit in the window. The card's `prefix_cache` says which.
+
 Tokenisation is lm-evaluation-harness's (`harness/backends/tokens.py`), shared with the vLLM backend.
 """
 
@@ -19,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.backends.base import DTYPES, Backend, Batch, GenerationParams, ScoreRequest, TokenStats
+from harness.backends.hf_caps import probe, share
 from harness.backends.tokens import PromptTokens, cut_at_stop
 from harness.errors import UserError
 from harness.registry import ResolvedModel
@@ -87,6 +93,11 @@ class HFBackend(PromptTokens, Backend):
         except OSError as exc:
             first = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
             raise UserError(f"could not load model '{model.path}': {first}") from None
+        except ValueError as exc:
+            if "trust_remote_code" not in str(exc):
+                raise
+            raise UserError(f"model '{model.path}' ships its own code; run it only if you trust it: "
+                            "--trust-remote-code") from None
         if model.adapter:
             from peft import PeftModel
 
@@ -102,6 +113,10 @@ class HFBackend(PromptTokens, Backend):
         self.revision = model.revision or getattr(config, "_commit_hash", None)
         self._stats = TokenStats()
         self._torch = torch
+        token = self.tokenizer.eos_token_id if self.tokenizer.eos_token_id is not None else 0
+        self.caps = probe(self.model, device, int(token))
+        if prefix_cache and self.caps.prefix_cache:
+            log.warning("shared-prefix cache off for %s: %s", model.path, self.caps.prefix_cache)
 
     # -- scoring ---------------------------------------------------------------------------
     def _rows(
@@ -162,43 +177,63 @@ class HFBackend(PromptTokens, Backend):
             if not todo:
                 continue
             prefix_len = 0
-            if self.prefix_cache and len(group_rows) > 1:
+            if self.prefix_cache and self.caps.prefix_cache is None and len(group_rows) > 1:
                 prefix_len = _common_prefix([r.tokens for r in group_rows])
                 first_read = min(pos for r in group_rows for pos, _ in r.reads)
                 prefix_len = min(prefix_len, first_read, min(len(r.tokens) for r in group_rows) - 1)
+                prefix_len = self._fit_window(prefix_len, group)
             with torch.inference_mode():
                 prefix_kv = self._prefix_kv(group_rows[0].tokens[:prefix_len]) if prefix_len > 0 else None
                 ids = (letter_ids or {}).get(group)
                 for batch in todo:
                     yield self._run_batch(batch, prefix_len, prefix_kv, ids)
 
-    def _prefix_kv(self, tokens: list[int]) -> list[tuple[Any, Any]]:
-        torch = self._torch
-        out = self.model(input_ids=torch.tensor([tokens], device=self.device), use_cache=True)
-        self._stats.computed_tokens += len(tokens)
-        return [(layer.keys, layer.values) for layer in out.past_key_values.layers]
+    def _fit_window(self, prefix_len: int, group: str) -> int:
+        """0 (score whole prompts) when a sliding-window layer would already have dropped part of the prefix."""
+        window = self.caps.window
+        if window is None or prefix_len < window:
+            return prefix_len
+        extra = self._stats.extra
+        extra["prefix_groups_scored_whole"] = extra.get("prefix_groups_scored_whole", 0) + 1
+        if extra["prefix_groups_scored_whole"] == 1:
+            log.warning("group %r: shared prefix of %d tokens does not fit the %d-token sliding window; scoring "
+                        "whole prompts for such groups", group, prefix_len, window)
+        return 0
 
-    def _run_batch(
-        self, batch: list[_Row], prefix_len: int, prefix_kv: list[tuple[Any, Any]] | None, letter_ids: list[int] | None
-    ) -> Batch:
+    def _forward(self, input_ids: Any, keep: Any, cache: Any = None, want_cache: bool = False) -> Any:
+        """The model's outputs at positions `keep` (a tensor of indices, or 1 for the last), asking `forward` only
+        for what its signature takes; `cache` is a prefix cache to continue from."""
+        kwargs: dict[str, Any] = {}
+        if self.caps.use_cache:
+            kwargs["use_cache"] = want_cache or cache is not None
+        if cache is not None:
+            kwargs["past_key_values"] = cache
+        if self.caps.logits_to_keep:
+            kwargs["logits_to_keep"] = keep
+        out = self.model(input_ids=input_ids, **kwargs)
+        if not self.caps.logits_to_keep:
+            out.logits = out.logits[:, -1:] if isinstance(keep, int) else out.logits[:, keep]
+        return out
+
+    def _prefix_kv(self, tokens: list[int]) -> Any:
         torch = self._torch
-        from transformers import DynamicCache
+        out = self._forward(torch.tensor([tokens], device=self.device), 1, want_cache=True)
+        self._stats.computed_tokens += len(tokens)
+        return out.past_key_values
+
+    def _run_batch(self, batch: list[_Row], prefix_len: int, prefix_kv: Any, letter_ids: list[int] | None) -> Batch:
+        torch = self._torch
 
         suffixes = [r.tokens[prefix_len:] for r in batch]
         width = max(len(s) for s in suffixes)
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         input_ids = torch.tensor([s + [pad] * (width - len(s)) for s in suffixes], device=self.device)
         self._stats.computed_tokens += sum(len(s) for s in suffixes)
-        kwargs: dict[str, Any] = {}
-        if prefix_kv is not None:
-            n = len(batch)
-            kwargs["past_key_values"] = DynamicCache(
-                [(k.expand(n, -1, -1, -1), v.expand(n, -1, -1, -1)) for k, v in prefix_kv]
-            )
+        cache = share(prefix_kv, len(batch)) if prefix_kv is not None else None
         positions = sorted({pos - prefix_len for r in batch for pos, _ in r.reads})
         index = {p: i for i, p in enumerate(positions)}
         keep = torch.tensor(positions, device=self.device)
-        logits = self.model(input_ids=input_ids, use_cache=prefix_kv is not None, logits_to_keep=keep, **kwargs).logits
+        logits = self._forward(input_ids, keep, cache).logits
         logprobs = torch.log_softmax(logits.float(), dim=-1)
         per_question: dict[int, list[float]] = {}
         for b, row in enumerate(batch):
@@ -223,7 +258,8 @@ class HFBackend(PromptTokens, Backend):
             "dtype": self.dtype_name,
             "device": self.device,
             "batch_size": self.batch_size,
-            "prefix_cache": self.prefix_cache,
+            "prefix_cache": self.caps.describe(self.prefix_cache),
+            "model_forward": {"logits_to_keep": self.caps.logits_to_keep, "cache": self.caps.cache},
             "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
         }
         if self.model_ref.adapter:
@@ -250,6 +286,8 @@ class HFBackend(PromptTokens, Backend):
         mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], device=self.device)
         torch.manual_seed(seed)
         kwargs: dict[str, Any] = {"do_sample": params.sampled, "num_return_sequences": params.n}
+        if not self.caps.generate_cache:  # a legacy tuple cache: transformers' generate cannot drive it
+            kwargs["use_cache"] = False
         if params.sampled:
             kwargs.update(temperature=params.temperature, top_p=params.top_p)
         else:

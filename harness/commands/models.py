@@ -22,15 +22,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "models", help="list the model catalogue", description="List the catalogued models and variants."
     )
-    p.add_argument("action", nargs="?", choices=["list", "show"], default="list")
-    p.add_argument("key", nargs="?", help="the entry to show")
-    p.add_argument("--json", action="store_true", help="print JSON (same as --format json)")
+    p.add_argument("action", nargs="?", choices=["list", "show", "check"], default="list",
+                   help="list (default), show KEY, or check [KEY|FAMILY …] (see harness/commands/models_check.py)")
+    p.add_argument("key", nargs="*", help="show: the entry; check: catalogue keys or families (default: all)")
+    p.add_argument("--json", nargs="?", const=True, metavar="FILE",
+                   help="print JSON (same as --format json); check: also write the results to FILE")
     p.add_argument("--format", choices=["table", "tsv", "json"], default="table", help="output format")
     p.add_argument("--family", help="only this architecture family (transformers model_type, e.g. qwen3)")
     p.add_argument("--domain", help="only this domain (general, law, medicine, code, multimodal)")
     where = p.add_mutually_exclusive_group()
     where.add_argument("--api", action="store_true", help="only API-only models")
     where.add_argument("--open", action="store_true", help="only models with open weights (and their variants)")
+    from harness.commands.models_check import add_arguments
+
+    add_arguments(p)
     p.set_defaults(handler=handle)
 
 
@@ -93,12 +98,19 @@ def _show(entry, as_json: bool) -> int:
     terminal without being cut or split inside the text, and `grep` finds them whole."""
     import json
 
+    from harness.registry import checked, load_catalogue
+
     data = entry.as_dict()
+    base = load_catalogue().get(entry.base) if entry.base else None
+    data["checked"] = checked.for_entry(checked.last_check(), entry.base or entry.key, (base or entry).family)
     if as_json:
         print(json.dumps(data, ensure_ascii=False, indent=2))
         return 0
     lines: list[tuple[str, str]] = []
     for field, value in data.items():
+        if field == "checked":
+            lines += checked.show_lines(value)
+            continue
         if field == "published":
             lines += [(f"published.{b}", _published_line(rec)) for b, rec in value.items()] or [(field, "—")]
             continue
@@ -172,16 +184,25 @@ def handle(args: argparse.Namespace) -> int:
 
     from harness.registry import load_catalogue
 
+    if args.action == "check":
+        from harness.commands.models_check import handle as check
+
+        return check(args)
+    if isinstance(args.json, str):
+        raise UserError("--json FILE applies to `harness models check`; here --json prints to stdout")
     catalogue = load_catalogue()
     fmt = "json" if args.json else args.format
     if args.action == "show":
-        if not args.key:
-            raise UserError("harness models show KEY: which model?")
-        if args.key not in catalogue:
-            close = difflib.get_close_matches(args.key, list(catalogue), n=3)
+        if len(args.key) != 1:
+            raise UserError("harness models show KEY: which model? (one key)")
+        key = args.key[0]
+        if key not in catalogue:
+            close = difflib.get_close_matches(key, list(catalogue), n=3)
             hint = f" (did you mean {', '.join(close)}?)" if close else ""
-            raise UserError(f"unknown model '{args.key}'{hint}; see `harness models`")
-        return _show(catalogue[args.key], fmt == "json")
+            raise UserError(f"unknown model '{key}'{hint}; see `harness models`")
+        return _show(catalogue[key], fmt == "json")
+    if args.key:
+        raise UserError(f"harness models {args.action} takes no key ('{args.key[0]}'); did you mean `harness models show`?")
     entries = _select(catalogue, args)
     try:
         if fmt == "json":

@@ -26,6 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--chat-template", action="store_true", help="wrap each prompt in the model's chat template")
     p.add_argument("--revision", help="model revision (branch, tag or commit) on the hub")
     p.add_argument("--no-prefix-cache", action="store_true", help="compute every prompt whole (no shared-prefix reuse)")
+    p.add_argument("--trust-remote-code", action="store_true",
+                   help="run the model's own Python code (hub or local folder with auto_map), e.g. ChatGLM2/3")
     p.add_argument("--tensor-parallel-size", type=int, help="vllm: GPUs to shard the model over")
     p.add_argument("--gpu-memory-utilization", type=float, help="vllm: fraction of GPU memory for the engine (default 0.9)")
     p.add_argument("--max-model-len", type=int, help="vllm: context length to allocate (default: the model's)")
@@ -82,7 +84,7 @@ def handle(args: argparse.Namespace) -> int:
         seed=args.seed,
         cot=args.cot,
         code_timeout=args.code_timeout,
-        backend_options=_vllm_options(args),
+        backend_options={**_vllm_options(args), **({"trust_remote_code": True} if args.trust_remote_code else {})},
     )
     results = execute(config, progress=not args.quiet)
     print_scores(results)

@@ -116,6 +116,17 @@ def evaluate_loss(model: Any, items: list[Encoded], batch_size: int, pad_id: int
     return total / max(count, 1)
 
 
+def model_linears(model: Any) -> list[str]:
+    """Modules of the model's own code that subclass nn.Linear but compute something else in `forward` (e.g.
+    DeepSeek-V4's grouped output projection, a block-diagonal bmm). peft's LoRA adds x @ A.T @ B.T to them as if
+    they were x @ W.T, which fails or is wrong, so "all-linear" leaves them out."""
+    import torch
+
+    return [name for name, m in model.named_modules()
+            if isinstance(m, torch.nn.Linear) and type(m).forward is not torch.nn.Linear.forward
+            and type(m).__module__.startswith(("transformers.models.", "transformers_modules."))]
+
+
 def _device(device: str) -> str:
     import torch
 
@@ -216,8 +227,9 @@ def finetune(
         from peft import prepare_model_for_kbit_training
 
         model = prepare_model_for_kbit_training(model)
+    odd = model_linears(model) if recipe.target_modules == "all-linear" else []
     lora = LoraConfig(
-        r=recipe.rank, lora_alpha=recipe.alpha, lora_dropout=recipe.dropout,
+        r=recipe.rank, lora_alpha=recipe.alpha, lora_dropout=recipe.dropout, exclude_modules=odd or None,
         target_modules=recipe.target_modules, modules_to_save=recipe.modules_to_save, task_type="CAUSAL_LM",
         # a trained copy of tied embeddings must stay tied to the output layer, or the adapter and
         # its merge into the base would be different models

@@ -113,7 +113,18 @@ def _adapter_manifest(m: Model, entry: Entry) -> dict[str, Any] | None:
     return manifest or None
 
 
-def model_context(m: Model, models: dict[str, Model], compares: dict, root: str) -> dict[str, Any]:
+def _checked(m: Model, check: dict[str, Any] | None) -> dict[str, Any] | None:
+    """What the given `harness models check` JSON says about this model's catalogue entry (a variant: its base's)."""
+    from harness.registry.checked import for_entry
+
+    reg = m.registry or {}
+    if not check or not reg:
+        return None
+    return for_entry(check, reg.get("base") or reg["key"], reg.get("family"))
+
+
+def model_context(m: Model, models: dict[str, Model], compares: dict, root: str,
+                  check: dict[str, Any] | None = None) -> dict[str, Any]:
     runs = []
     subject_counts: dict[str, int] = {}
     for e in sorted(m.entries, key=lambda x: (x.suite, x.protocol_id)):
@@ -154,7 +165,7 @@ def model_context(m: Model, models: dict[str, Model], compares: dict, root: str)
     aligned = alignment(m, subject_counts)
     return {"root": root, "model": m, "runs": runs, "base": models.get(m.base) if m.base else None,
             "variants": variants, "version": harness.__version__, "alignment": aligned,
-            "alignment_chart": published_chart(aligned) if aligned else None}
+            "alignment_chart": published_chart(aligned) if aligned else None, "checked": _checked(m, check)}
 
 
 def suite_context(suite: str, tables: list[Table], models: dict[str, Model], root: str) -> dict[str, Any]:
@@ -270,8 +281,9 @@ def prepare(paths: list[Path], warn=print) -> tuple[dict[str, Model], list[Table
     return models, tables, compares
 
 
-def build_site(paths: list[Path], out: Path, warn=print) -> Path:
-    """Write the whole site to `out`; returns the path of index.html."""
+def build_site(paths: list[Path], out: Path, warn=print, check: dict[str, Any] | None = None) -> Path:
+    """Write the whole site to `out`; returns the path of index.html. `check`: a `harness models check` JSON
+    document, whose findings the model pages of catalogued models show."""
     models, tables, compares = prepare(paths, warn)
     env = _env()
     try:
@@ -291,7 +303,7 @@ def build_site(paths: list[Path], out: Path, warn=print) -> Path:
             **suite_context(s, tables, models, "../")))
     for m in models.values():
         _write(out / "models" / f"{m.slug}.html", env.get_template("model.html").render(
-            **model_context(m, models, compares, "../"), standalone=False))
+            **model_context(m, models, compares, "../", check), standalone=False))
     _write(out / "leaderboard.json", json.dumps(leaderboard_json(models, tables, compares), ensure_ascii=False,
                                                separators=(",", ":")))
     runs_frame(models, tables).to_csv(out / "leaderboard.csv", index=False)
