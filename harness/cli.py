@@ -12,7 +12,7 @@ import sys
 from harness import __version__
 from harness.errors import UserError
 
-COMMANDS = ["run", "models", "suites", "demo", "finetune", "compare", "pipeline", "gate", "baseline", "leaderboard", "report"]
+COMMANDS = ["run", "score", "models", "suites", "demo", "finetune", "compare", "pipeline", "gate", "baseline", "leaderboard", "report"]
 
 
 def build_parser() -> argparse.ArgumentParser:
