@@ -1,4 +1,8 @@
-"""Load the catalogue (`models.yaml`, shipped with the package) and the variants registered by `harness finetune`."""
+"""Load the catalogue (`models.yaml`, shipped with the package) and the variants registered by `harness finetune`.
+
+Entries are checked on load: a malformed variant file (written by hand or by an older version) must fail as one
+clear line naming the file and the field, not as a traceback deep inside a run.
+"""
 
 from __future__ import annotations
 
@@ -36,6 +40,7 @@ class ModelEntry:
     base: str | None = None
     adapter: dict[str, Any] | None = None
     unverified: tuple[str, ...] = ()
+    published: dict[str, dict[str, Any]] = field(default_factory=dict)
     notes: str | None = None
     source: str = "catalogue"
 
@@ -57,15 +62,64 @@ class ModelEntry:
 
 _FIELDS = set(ModelEntry.__dataclass_fields__)
 
+# Published scores (model cards, tech reports, official leaderboards) the site and reports set beside ours.
+PUBLISHED_BENCHMARKS = ("ceval", "mmlu", "cmmlu")
+# score and source are required; the rest say under which protocol the number was obtained (None: not stated).
+PUBLISHED_FIELDS = ("score", "shots", "split", "release", "method", "note", "source")
+RELEASES = ("base", "chat")
 
-def _entry(raw: dict[str, Any], source: str) -> ModelEntry:
+
+def _published(raw: Any, where: str) -> dict[str, dict[str, Any]]:
+    """Check and normalise `published:` -> {benchmark: {every PUBLISHED_FIELDS key}}."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise UserError(f"{where}: published must be a mapping of benchmark -> score record")
+    out: dict[str, dict[str, Any]] = {}
+    for bench, rec in raw.items():
+        at = f"{where}: published.{bench}"
+        if bench not in PUBLISHED_BENCHMARKS:
+            raise UserError(f"{at}: unknown benchmark (known: {', '.join(PUBLISHED_BENCHMARKS)})")
+        if not isinstance(rec, dict):
+            raise UserError(f"{at}: must be a mapping with score and source")
+        unknown = set(rec) - set(PUBLISHED_FIELDS)
+        if unknown:
+            raise UserError(f"{at}: unknown fields {', '.join(sorted(map(str, unknown)))}")
+        score, source, shots = rec.get("score"), rec.get("source"), rec.get("shots")
+        if isinstance(score, bool) or not isinstance(score, (int, float)) or not 0 <= score <= 100:
+            raise UserError(f"{at}.score: must be a number from 0 to 100, got {score!r}")
+        if not isinstance(source, str) or not source.startswith(("https://", "http://")):
+            raise UserError(f"{at}.source: must be the URL the number was taken from, got {source!r}")
+        if shots is not None and (isinstance(shots, bool) or not isinstance(shots, int) or shots < 0):
+            raise UserError(f"{at}.shots: must be a whole number >= 0 or null, got {shots!r}")
+        if rec.get("release") not in (None, *RELEASES):
+            raise UserError(f"{at}.release: must be one of {', '.join(RELEASES)} or null, got {rec.get('release')!r}")
+        for text in ("split", "method", "note"):
+            if rec.get(text) is not None and not isinstance(rec[text], str):
+                raise UserError(f"{at}.{text}: must be text or null, got {rec[text]!r}")
+        out[bench] = {k: rec.get(k) for k in PUBLISHED_FIELDS} | {"score": float(score)}
+    return out
+
+
+def _entry(raw: Any, source: str) -> ModelEntry:
+    if not isinstance(raw, dict):
+        raise UserError(f"{source}: a model entry must be a mapping of fields, got {type(raw).__name__}")
+    key = raw.get("key")
+    if not isinstance(key, str) or not key:
+        raise UserError(f"{source}: model entry has no key")
+    if not raw.get("name_en"):
+        raise UserError(f"{source}: model entry {key!r} has no name_en")
     unknown = set(raw) - _FIELDS
     if unknown:
-        raise UserError(f"{source}: model entry {raw.get('key')!r} has unknown fields: {', '.join(sorted(unknown))}")
+        raise UserError(f"{source}: model entry {key!r} has unknown fields: {', '.join(sorted(map(str, unknown)))}")
     data = dict(raw)
     data["hf"] = data.get("hf") or {}
     data["unverified"] = tuple(data.get("unverified") or ())
+    stray = set(data["unverified"]) - _FIELDS
+    if stray:
+        raise UserError(f"{source}: model {key!r}: unverified names unknown fields: {', '.join(sorted(map(str, stray)))}")
     data["trust_remote_code"] = bool(data.get("trust_remote_code"))
+    data["published"] = _published(data.get("published"), f"{source}: model {key!r}")
     data["source"] = source
     return ModelEntry(**data)
 
@@ -81,6 +135,8 @@ def _load(variants_path: str) -> dict[str, ModelEntry]:
     entries: dict[str, ModelEntry] = {}
     for item in raw["models"]:
         entry = _entry(item, "catalogue")
+        if entry.key in entries:  # a shipped duplicate would silently shadow an entry
+            raise ValueError(f"models.yaml: duplicate key {entry.key!r}")
         entries[entry.key] = entry
     folder = Path(variants_path)
     if folder.is_dir():
