@@ -7,9 +7,6 @@ import gzip
 import json
 from pathlib import Path
 
-import pytest
-
-from harness import sandbox
 from harness.cli import main
 from tests.conftest import shared_data
 
@@ -91,8 +88,6 @@ def test_outputs_are_read_as_their_prompt_style_needs(tmp_path) -> None:
     assert code == 2  # chat and base prompts are different protocols: refused, not silently compared
 
 
-@pytest.mark.xfail(not hasattr(sandbox, "require_isolation"), strict=True,
-                   reason="the sandbox's pass signal (ran to the end) comes with the bubblewrap sandbox branch")
 def test_an_exit_before_the_tests_fails(tmp_path) -> None:
     lines = [{"subject": "humaneval", "id": "Demo/0", "output": EARLY_EXIT},
              {"subject": "humaneval", "id": "Demo/1", "output": "    import os\n    os._exit(0)\n"},
@@ -143,3 +138,19 @@ def test_mbpp_reference_code_all_pass(tmp_path) -> None:
     rows = [json.loads(x) for x in source.read_text(encoding="utf-8").splitlines() if x.strip()]
     scores = _reference(tmp_path, "mbpp", rows, "task_id", "code")
     assert (scores["n"], scores["correct"]) == (974, 974)
+
+
+def test_without_isolation_code_suites_refuse_unless_unsafe_exec(tmp_path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))  # no bubblewrap on PATH
+    data = _data(tmp_path / "data")
+    code = main(["run", "--suite", "code", "--data-dir", str(data), "--model", str(tmp_path / "no-such-model"),
+                 "--output", str(tmp_path / "run"), "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "bubblewrap" in err and "--unsafe-exec" in err and "\n" not in err  # before the model
+    lines = [{"subject": "humaneval", "id": "Demo/0", "output": ADD["canonical_solution"]},
+             {"subject": "humaneval", "id": "Demo/1", "output": TOTAL["canonical_solution"]},
+             {"subject": "mbpp", "id": 7, "output": MBPP["code"]}]
+    code, out = _score(tmp_path, lines, "--unsafe-exec")
+    assert code == 0 and all(r["correct"] for r in _records(out).values())
+    sandbox = json.loads((out / "results.json").read_text(encoding="utf-8"))["card"]["protocol"]["sandbox"]
+    assert sandbox["unsafe"] is True and sandbox["unsafe_exec_allowed"] is True

@@ -48,15 +48,11 @@ def item_seed(seed: int, item_id: str) -> int:
 
 
 def require_isolation(unsafe: bool) -> dict[str, Any]:
-    """The sandbox's isolation for code runs, checked before any model loads (a one-line refusal when
-    there is none and --unsafe-exec was not given). Until the bubblewrap sandbox lands, the older
-    sandbox has no such check: its containment is recorded as it is, with the user's flag."""
-    from harness import sandbox
+    """The sandbox's isolation for code runs, checked before any model loads: one line naming the install
+    step when there is none and --unsafe-exec was not given (harness/sandbox)."""
+    from harness.sandbox import require_isolation as require
 
-    require = getattr(sandbox, "require_isolation", None)
-    if require is not None:
-        return dict(require(unsafe))
-    return {**sandbox.isolation(), "unsafe_exec_allowed": unsafe}
+    return dict(require(unsafe))
 
 
 class Method:

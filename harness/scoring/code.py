@@ -59,13 +59,10 @@ def passes(item: GenItem, output: str) -> Scored:
 def score_batch(items: list[GenItem], outputs: list[list[str]], options: dict[str, Any]) -> list[Scored]:
     """Run every sample of every item in the sandbox, in parallel. `options`: timeout (seconds per
     sample) and unsafe (the user's --unsafe-exec)."""
-    from harness import sandbox
+    from harness.sandbox import run_many
 
     programs = [program_for(it, completion_code(it, o)) for it, outs in zip(items, outputs, strict=True) for o in outs]
-    limits: dict[str, Any] = {}
-    if hasattr(sandbox, "require_isolation"):  # the bubblewrap sandbox refuses to run without isolation unless unsafe
-        limits["unsafe"] = bool(options.get("unsafe", False))
-    results = iter(sandbox.run_many(programs, timeout=float(options.get("timeout", 10.0)), **limits))
+    results = iter(run_many(programs, timeout=float(options.get("timeout", 10.0)), unsafe=bool(options.get("unsafe"))))
     scored = []
     for outs in outputs:
         runs = [next(results) for _ in outs]
