@@ -22,6 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-dir", type=Path, help="local folder in the benchmark's release layout (instead of the hub)")
     p.add_argument("--split", help="split the outputs answer (default: the suite's)")
     p.add_argument("--subjects", help="comma-separated subjects to score (lines of other subjects are ignored)")
+    p.add_argument("--limit", type=int, help="score only the first N items of each subject (other lines are ignored)")
     p.add_argument("--chat-template", action="store_true",
                    help="the outputs answer chat prompts: no stop strings are applied (code: a fenced block is read)")
     p.add_argument("--code-timeout", type=float, default=10.0, help="seconds each code sample may run")
@@ -41,7 +42,7 @@ def handle(args: argparse.Namespace) -> int:
     config = RunConfig(
         suite=args.suite, model=name, output=output, split=args.split,
         subjects=[s.strip() for s in args.subjects.split(",") if s.strip()] if args.subjects else None,
-        method="score", backend="predictions", data_dir=args.data_dir, chat_template=args.chat_template,
+        limit=args.limit, method="score", backend="predictions", data_dir=args.data_dir, chat_template=args.chat_template,
         overwrite=args.overwrite, code_timeout=args.code_timeout, unsafe_exec=args.unsafe_exec,
         predictions=args.predictions,
     )

@@ -12,6 +12,7 @@ on stderr, and then the run stops with exit code 2.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from typing import Any
 
@@ -21,6 +22,7 @@ from harness.errors import UserError
 from harness.registry import ResolvedModel
 from harness.runner.card import base_protocol
 from harness.runner.config import RunConfig
+from harness.runner.items import prepare_generation
 from harness.runner.methods import GenerateMethod
 from harness.suite.spec import SuiteSpec
 
@@ -43,11 +45,15 @@ class ScoreMethod(GenerateMethod):
         self.params = GenerationParams(max_new_tokens=0, n=self.samples)
 
     def _check(self, rows: list[Prediction], problems: list[str]) -> int:
-        """The number of samples per item; every mismatch with the suite is one line, then exit 2."""
+        """The number of samples per item; every mismatch with the suite is one line, then exit 2. Lines of
+        items left out by --subjects or --limit are ignored."""
         by_key: dict[tuple[str, str], str] = {}  # (subject, full or raw id) -> item id
-        for item in self.items:
+        everything = self.items if not self.config.limit else prepare_generation(
+            dataclasses.replace(self.config, limit=None), self.spec).items
+        for item in everything:
             by_key[(item.subject, item.id)] = item.id
             by_key.setdefault((item.subject, raw_id(item.id, item.subject)), item.id)
+        chosen = {item.id for item in self.items}
         scored, in_suite = set(self.subjects), set(self.spec.subjects)
         kinds: dict[str, list[str]] = {"format": list(problems), "unknown": [], "duplicate": [], "missing": [],
                                        "samples": []}
@@ -65,6 +71,8 @@ class ScoreMethod(GenerateMethod):
             item_id = by_key.get((row.subject, row.id))
             if item_id is None:
                 kinds["unknown"].append(f"line {row.line}: unknown id '{row.id}' in subject {row.subject}")
+            elif item_id not in chosen:
+                ignored += 1
             elif item_id in seen:
                 kinds["duplicate"].append(f"line {row.line}: duplicate of line {seen[item_id]} ({item_id})")
             else:
@@ -75,7 +83,7 @@ class ScoreMethod(GenerateMethod):
         kinds["missing"] = [f"missing: no line for {i.subject} id '{raw_id(i.id, i.subject)}' ({i.id})"
                             for i in self.items if i.id not in seen]
         if ignored:
-            print(f"harness: {ignored} line(s) of subjects not chosen with --subjects were ignored", file=sys.stderr)
+            print(f"harness: {ignored} line(s) of items left out by --subjects or --limit were ignored", file=sys.stderr)
         total = sum(len(v) for v in kinds.values())
         if total:
             for lines in kinds.values():

@@ -30,11 +30,6 @@ def skipped(reason: str, extracted: object = None) -> Scored:
     return Scored(extracted, False, 0.0, {"skipped": reason})
 
 
-def strip_gold(gold: str) -> str:
-    """A gold's content without a leading label ("答案:") and final full stop (for golds stored with them)."""
-    return re.sub(r"^[^:：]{0,12}[:：]", "", gold.strip()).rstrip("。").strip()
-
-
 def arabic(text: str) -> str:
     """Chinese numerals as digits ("一年六个月" → "1年6个月"), with cn2an as LawBench does."""
     try:
