@@ -14,6 +14,7 @@ from harness.errors import UserError
 
 COMMANDS = [
     "run",
+    "score",
     "models",
     "suites",
     "demo",

@@ -56,17 +56,11 @@ def test_mc_suite_with_method_generate_and_code_samples(tiny_model, ceval_dir, t
     assert "pass@1" in run["results"]["scores"]["subjects"]["humaneval"]
 
 
-def test_medicine_multi_answer_and_lawbench_metrics() -> None:
+def test_multi_answer_items_and_a_gold_without_a_number() -> None:
     opts = {"A": "发热", "B": "咳嗽", "C": "皮疹", "D": "骨折"}
-    multi = GenItem("m", "cmexam", "", "AB", "choice", opts)
+    multi = GenItem("m", "cmexam", "", "AB", "choice", opts, multi=True)
     assert score_text(multi, "答案是A和B").correct
     assert not score_text(multi, "答案是A").correct
     assert score_text(multi, "嗯").extracted is None
-    term = GenItem("t", "3-4", "", "刑期:12个月", "log_distance")
-    assert score_text(term, "[刑期]12月<eoa>").score == 1.0
-    assert score_text(term, "[刑期]1年<eoa>").correct
-    assert score_text(term, "不知道").score == 0.0
-    amount = GenItem("a", "3-7", "", "上文涉及到的犯罪金额:8500.0元。", "amount_acc")
-    assert score_text(amount, "[金额]8500元<eoa>").correct
-    labels = GenItem("l", "2-3", "", "类别:婚后有子女、限制行为能力子女抚养。", "label_f1", labels=("婚后有子女", "限制行为能力子女抚养", "准予离婚"))
-    assert score_text(labels, "[类别]婚后有子女<eoa>").score == 2 * 1 * 0.5 / 1.5
+    amount = GenItem("a", "3-7", "", "不详", "amount_acc")  # used to raise IndexError
+    assert score_text(amount, "[金额]8500元<eoa>").values["skipped"]

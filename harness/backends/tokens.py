@@ -51,6 +51,10 @@ class PromptTokens:
         ctx_enc = encoded[0]
         return ctx_enc, [whole[len(ctx_enc):] for whole in encoded[1:]]
 
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Each text's token count as the backend will encode it (see Backend.count_tokens)."""
+        return [len(ids) for ids in self._encode_many(texts)]
+
     def letter_token_ids(self, context: str, continuations: Sequence[str]) -> list[int] | None:
         """The single token id of each continuation after `context`, or None when one is not a single,
         distinct token there (the caller then scores with the `choice` method)."""

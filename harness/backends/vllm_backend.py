@@ -8,6 +8,8 @@ subject is run alone to fill the cache with the shared few-shot prefix, then the
 `choice`: one request per (question, option) with prompt log-probs, summing the continuation's
 tokens exactly as lm-eval's `vllm` model does (the parity path; no prefix cache by construction).
 
+`generate` (law, medicine, code, --method generate) lives in `vllm_generate.py`.
+
 Prompts are tokenised with the same code as the transformers backend and sent as token ids, so both
 backends score the very same tokens. LoRA variants run through `LoRARequest`; one engine serves
 several adapters of one base (`use`), with `max_lora_rank` read from the adapters' configs. When
@@ -30,8 +32,15 @@ from vllm import LLM, SamplingParams
 from vllm.inputs import TokensPrompt
 from vllm.lora.request import LoRARequest
 
-from harness.backends.base import DTYPES, Backend, Batch, ScoreRequest, TokenStats
+from harness.backends.base import (
+    DTYPES,
+    Backend,
+    Batch,
+    ScoreRequest,
+    TokenStats,
+)
 from harness.backends.tokens import PromptTokens
+from harness.backends.vllm_generate import VLLMGeneration
 from harness.errors import UserError
 from harness.registry import ResolvedModel
 
@@ -78,7 +87,7 @@ def _unsupported_adapter_features(adapter: str) -> list[str]:
     return found
 
 
-class VLLMBackend(PromptTokens, Backend):
+class VLLMBackend(PromptTokens, VLLMGeneration, Backend):
     """Same tokenisation as the transformers backend (`PromptTokens`): identical token ids."""
 
     name = "vllm"

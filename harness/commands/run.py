@@ -41,6 +41,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--seed", type=int, default=1234, help="sampling seed")
     g.add_argument("--cot", action="store_true", help="ask for step-by-step reasoning before the answer")
     g.add_argument("--code-timeout", type=float, default=10.0, help="seconds each code sample may run")
+    g.add_argument("--unsafe-exec", action="store_true",
+                   help="run model-written code even where the sandbox cannot isolate it (recorded in the card)")
     p.set_defaults(handler=handle)
 
 
@@ -84,6 +86,7 @@ def handle(args: argparse.Namespace) -> int:
         seed=args.seed,
         cot=args.cot,
         code_timeout=args.code_timeout,
+        unsafe_exec=args.unsafe_exec,
         backend_options={**_vllm_options(args), **({"trust_remote_code": True} if args.trust_remote_code else {})},
     )
     results = execute(config, progress=not args.quiet)

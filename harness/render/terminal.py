@@ -52,9 +52,12 @@ def print_generation_scores(scores: dict[str, Any], console: Console) -> None:
         table.add_column(col, justify="left" if col in ("subject", "metric") else "right")
     for name, s in scores["subjects"].items():
         passk = " ".join(f"{k}={v:.3f}" for k, v in s.items() if k.startswith("pass@"))
-        table.add_row(name, s.get("metric", ""), str(s["n"]), f"{s['score']:.4f}", _pct(s["acc"]),
-                      _pct(s["extraction_rate"]), passk)
+        n = str(s["n"]) + (f" (+{s['skipped']} skipped)" if s.get("skipped") else "")
+        score = "—" if s["score"] is None else f"{s['score']:.4f}"
+        found = "—" if s["extraction_rate"] is None else _pct(s["extraction_rate"])
+        table.add_row(name, s.get("metric", ""), n, score, _pct(s["acc"]), found, passk)
     o = scores["overall"]
-    table.add_row("[bold]overall[/bold]", "mean", str(o["micro"]["n"]), f"{o['score']:.4f}", _pct(o["micro"]["acc"]),
+    n = str(o["micro"]["n"]) + (f" (+{o['micro']['skipped']} skipped)" if o["micro"].get("skipped") else "")
+    table.add_row("[bold]overall[/bold]", "mean", n, f"{o['score']:.4f}", _pct(o["micro"]["acc"]),
                   _pct(o["extraction_rate"]), "")
     console.print(table)

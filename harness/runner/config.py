@@ -37,3 +37,6 @@ class RunConfig:
     seed: int = 1234
     cot: bool = False
     code_timeout: float = 10.0
+    unsafe_exec: bool = False  # run model-written code even where the sandbox has no isolation
+    # `harness score`: outputs made elsewhere, scored with method "score" (no model is loaded)
+    predictions: Path | None = None

@@ -37,7 +37,8 @@ class Prepared:
 
 @dataclass
 class GenPlan:
-    """A generation run's items."""
+    """A generation run's items (and, for a multiple-choice suite, its prompted questions, whose few-shot
+    examples can be dropped to fit the context)."""
 
     items: list[GenItem]
     subjects: list[str]
@@ -45,6 +46,7 @@ class GenPlan:
     shots: int
     data_hash: str
     answered: bool = True
+    prep: Prepared | None = None
 
 
 def _data_dir(config: RunConfig) -> Path | None:
@@ -128,7 +130,7 @@ def prepare_generation(config: RunConfig, spec: SuiteSpec) -> GenPlan:
         prep = prepare(config)
         items = [GenItem(p.question.id, p.question.subject, p.context, p.question.answer or "", "choice",
                          p.question.options) for p in prep.prompts]
-        return GenPlan(items, prep.subjects, prep.split, prep.shots, prep.data_hash, prep.answered)
+        return GenPlan(items, prep.subjects, prep.split, prep.shots, prep.data_hash, prep.answered, prep)
     split = _split(config, spec)
     if config.shots:
         raise UserError(f"suite {spec.name} takes no --shots (LawBench's one_shot split has its example built in)")

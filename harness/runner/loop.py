@@ -1,9 +1,9 @@
-"""`harness run`: the one run loop, the same for every method.
+"""`harness run` and `harness score`: the one run loop, the same for every method.
 
-resolve the model → open the backend → let the method render its prompts → protocol card and run key
-→ resume from the store → batches from the backend → records from the method → store → aggregate →
-results. The method (harness/runner/methods.py) decides only what a batch asks and how an output
-becomes a record.
+the method names the model (from --model; for `harness score`, the predictions file) → open the
+backend → let the method render its prompts → protocol card and run key → resume from the store →
+batches from the backend → records from the method → store → aggregate → results. The method
+(harness/runner/methods.py) decides only what a batch asks and how an output becomes a record.
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ from typing import Any
 
 from harness.backends import make_backend
 from harness.backends.base import Backend
-from harness.registry import ResolvedModel, resolve_model
+from harness.registry import ResolvedModel
 from harness.registry.identity import model_identity
 from harness.results.record import Record
 from harness.results.store import RunStore
 from harness.runner.card import build_card, now, run_key
+from harness.runner.choose import make_method
 from harness.runner.config import RunConfig
-from harness.runner.methods import make_method
 from harness.runner.progress import Progress
 from harness.suite import load_suite
 
@@ -41,7 +41,7 @@ def execute(config: RunConfig, progress: bool = True, backend: Backend | None = 
     shards); it is left open, and its token counts start again from zero for this run's card."""
     spec = load_suite(config.suite)
     method = make_method(config, spec)  # loads and checks the data before any model is loaded
-    model = resolve_model(config.model, config.revision)
+    model = method.model()
     started = time.time()
     own = backend is None
     if backend is None:
@@ -57,7 +57,7 @@ def execute(config: RunConfig, progress: bool = True, backend: Backend | None = 
         store = RunStore(config.output, key, overwrite=config.overwrite)
         done = store.begin({"suite": spec.name, "model": model.name, "started_at": now()})
         finished: dict[int, Record] = {i: done[qid] for i, qid in enumerate(method.ids) if qid in done}
-        label = f"{spec.name} · {model.name}" + (" · generate" if method.name == "generate" else "")
+        label = f"{spec.name} · {model.name}" + (f" · {method.name}" if method.name in ("generate", "score") else "")
         with Progress(progress, len(method.ids), len(finished), label) as advance:
             for indices, outputs in method.outputs(backend, set(finished)):
                 todo = [(i, o) for i, o in zip(indices, outputs, strict=True) if i not in finished]

@@ -6,10 +6,15 @@ A run on a split without answers (C-Eval test) has no accuracy: `unscored` gives
 Accuracy is reported per subject, per category (and named subset), and overall both *micro*
 (every question weighs the same) and *macro* (mean of subject accuracies), each with a 95%
 interval: Wilson for micro, normal for the macro mean.
+
+Two kinds of record are counted apart and never silently: `skipped` ones (values["skipped"]: items the
+benchmark's own evaluation leaves out) are not in `n` or any accuracy; `invalid` ones (values["invalid"]:
+e.g. NaN log-probabilities, which have no argmax) count as wrong and are reported by number.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -17,8 +22,11 @@ from harness.results.record import Record
 from harness.scoring.stats import macro_interval, wilson_interval
 
 
-def predict(logprobs: Sequence[float], letters: Sequence[str]) -> str:
-    """The letter with the highest log-probability; ties go to the earlier letter (as argmax does)."""
+def predict(logprobs: Sequence[float], letters: Sequence[str]) -> str | None:
+    """The letter with the highest log-probability; ties go to the earlier letter (as argmax does).
+    None when a log-probability is NaN: `max` would otherwise return whichever letter came first."""
+    if any(math.isnan(x) for x in logprobs):
+        return None
     best = max(range(len(letters)), key=lambda i: (logprobs[i], -i))
     return letters[best]
 
@@ -29,14 +37,19 @@ def _score(correct: int, n: int) -> dict[str, Any]:
 
 
 def _group(subject_scores: dict[str, dict[str, Any]], subjects: Iterable[str]) -> dict[str, Any]:
-    members = [s for s in subjects if s in subject_scores]
+    members = [s for s in subjects if s in subject_scores and subject_scores[s]["n"]]  # all-skipped ones have no acc
     correct = sum(subject_scores[s]["correct"] for s in members)
     n = sum(subject_scores[s]["n"] for s in members)
     accs = [subject_scores[s]["acc"] for s in members]
     counts = [subject_scores[s]["n"] for s in members]
     macro = sum(accs) / len(accs) if accs else 0.0
+    micro = _score(correct, n)
+    for key in ("skipped", "invalid"):
+        total = sum(subject_scores[s].get(key, 0) for s in subjects if s in subject_scores)
+        if total:
+            micro[key] = total
     return {
-        "micro": _score(correct, n),
+        "micro": micro,
         "macro": {"acc": macro, "subjects": len(members), "ci95": list(macro_interval(accs, counts))},
     }
 
@@ -46,15 +59,22 @@ def aggregate(
     category_of: dict[str, str],
     subsets: dict[str, list[str]] | None = None,
 ) -> dict[str, Any]:
-    """Scores from per-question records (their `subject` and `correct`)."""
+    """Scores from per-question records (their `subject` and `correct`; skipped and invalid ones counted apart)."""
     tallies: dict[str, list[int]] = {}
     for rec in records:
-        tally = tallies.setdefault(rec.subject, [0, 0])
+        tally = tallies.setdefault(rec.subject, [0, 0, 0, 0])  # correct, n, skipped, invalid
+        if rec.values.get("skipped"):
+            tally[2] += 1
+            continue
         tally[0] += bool(rec.correct)
         tally[1] += 1
-    subjects = {s: _score(c, n) for s, (c, n) in tallies.items()}
+        tally[3] += bool(rec.values.get("invalid"))
+    subjects = {s: _score(c, n) for s, (c, n, _, _) in tallies.items()}
     for s, score in subjects.items():
         score["category"] = category_of.get(s, "Other")
+        for key, count in (("skipped", tallies[s][2]), ("invalid", tallies[s][3])):
+            if count:
+                score[key] = count
     categories: dict[str, Any] = {}
     for cat in dict.fromkeys(category_of.get(s, "Other") for s in category_of if s in subjects):
         categories[cat] = _group(subjects, [s for s in subjects if category_of.get(s) == cat])

@@ -25,11 +25,15 @@ class PromptedQuestion:
 
 
 class _Blank(dict):
-    def __missing__(self, key: str) -> str:  # unknown placeholders render empty, never crash
+    """Placeholders are checked when the suite is loaded (spec.check_templates), so the only name that
+    can be missing here is an option letter a question does not have: it renders empty."""
+
+    def __missing__(self, key: str) -> str:
         return ""
 
 
-def _fields(spec: SuiteSpec, subject: str) -> dict[str, str]:
+def header_fields(spec: SuiteSpec, subject: str) -> dict[str, str]:
+    """The values a prompt header may name (see spec.HEADER_FIELDS)."""
     info = spec.subjects.get(subject, {})
     return {
         "subject": subject,
@@ -49,7 +53,7 @@ def answer_block(spec: SuiteSpec, q: Question) -> str:
 
 
 def build_prefix(spec: SuiteSpec, subject: str, shots: list[Question]) -> str:
-    prefix = spec.prompt.header.format_map(_Blank(_fields(spec, subject)))
+    prefix = spec.prompt.header.format_map(_Blank(header_fields(spec, subject)))
     for shot in shots:
         prefix += question_block(spec, shot) + answer_block(spec, shot)
     return prefix

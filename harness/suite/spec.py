@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import re
+import string
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -103,6 +105,26 @@ class SuiteSpec:
         return [s for s in self.subjects if s in chosen]
 
 
+# what each part of a prompt template may name (`kind` is the mc format's 单项/多项选择题)
+HEADER_FIELDS = ("subject", "subject_spaced", "subject_en", "subject_zh", "kind")
+
+
+def check_templates(path: Path, prompt: PromptSpec, choices: list[str]) -> None:
+    """An unknown {placeholder} (a typo such as {questoin}) or a stray brace is an error now, when the
+    suite is loaded — not an empty string in every prompt of a finished run."""
+    allowed = {"header": HEADER_FIELDS, "question": ("question", *choices), "answer": ("answer",)}
+    for part, names in allowed.items():
+        text = getattr(prompt, part)
+        try:
+            fields = [f for _, f, _, _ in string.Formatter().parse(text) if f is not None]
+        except ValueError as exc:
+            raise UserError(f"{path}: prompt {part}: {exc} (write {{{{ and }}}} for literal braces)") from None
+        for name in fields:
+            if re.split(r"[.\[]", name)[0] not in names:
+                raise UserError(f"{path}: prompt {part} names unknown placeholder {{{name}}} "
+                                f"(known: {', '.join('{' + n + '}' for n in names)})")
+
+
 def _require(raw: dict[str, Any], key: str, path: Path) -> Any:
     if key not in raw:
         raise UserError(f"{path}: suite definition lacks '{key}'")
@@ -142,6 +164,8 @@ def parse_suite(path: Path) -> SuiteSpec:
         if missing:
             raise UserError(f"{path}: subset '{subset}' names unknown subjects: {', '.join(missing)}")
     data = raw.get("data_dir")
+    choices = list(raw.get("choices", ["A", "B", "C", "D"]))
+    check_templates(path, prompt, choices)
     return SuiteSpec(
         name=_require(raw, "name", path),
         title=raw.get("title", raw["name"]),
@@ -150,7 +174,7 @@ def parse_suite(path: Path) -> SuiteSpec:
         prompt=prompt,
         subjects={k: dict(v or {}) for k, v in subjects.items()},
         categories=categories,
-        choices=list(raw.get("choices", ["A", "B", "C", "D"])),
+        choices=choices,
         eval_split=raw.get("eval_split", "test"),
         splits=list(raw.get("splits") or [raw.get("eval_split", "test")]),
         fewshot_split=raw.get("fewshot_split"),
