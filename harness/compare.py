@@ -105,15 +105,21 @@ def paired_row(ids: list[str], a: dict[str, bool], b: dict[str, bool]) -> Paired
                      test.only_b, test.only_a, test.p_value)
 
 
+def scored(run: Run) -> list:
+    """The records that count: not those the benchmark's own evaluation skips (their gold says so, so
+    both runs skip the same questions); the same rule as the run's own scores (harness/scoring/mc.py)."""
+    return [r for r in run.records if not r.values.get("skipped")]
+
+
 def correctness(run: Run) -> dict[str, bool]:
-    return {r.id: bool(r.correct) for r in run.records}
+    return {r.id: bool(r.correct) for r in scored(run)}
 
 
 def group_ids(run: Run, level: str) -> dict[str, list[str]]:
     """Question ids by subject or by category (from the run's scores), in the run's order."""
     category = {s: v.get("category", "Other") for s, v in (run.results.get("scores", {}).get("subjects") or {}).items()}
     groups: dict[str, list[str]] = {}
-    for r in run.records:
+    for r in scored(run):
         key = r.subject if level == "subject" else category.get(r.subject, "Other")
         groups.setdefault(key, []).append(r.id)
     return groups
@@ -151,7 +157,7 @@ def compare_runs(a: Run, b: Run, allow_engine_change: bool = False) -> Compariso
     right_a, right_b = correctness(a), correctness(b)
     by_id = {r.id: r for r in a.records}
     pred_b = {r.id: r.pred for r in b.records}
-    ids = [r.id for r in a.records]
+    ids = [r.id for r in scored(a)]
     subjects = _with_holm({s: paired_row(m, right_a, right_b) for s, m in group_ids(a, "subject").items()})
     categories = _with_holm({c: paired_row(m, right_a, right_b) for c, m in group_ids(a, "category").items()})
     scores = a.results.get("scores", {}).get("subjects") or {}

@@ -16,7 +16,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from harness.compare import check_comparable, correctness, group_ids, paired_row
+from harness.compare import check_comparable, correctness, group_ids, paired_row, scored
 from harness.errors import UserError
 from harness.results.run import Run
 from harness.scoring.stats import DEFAULT_DISCORDANCE, holm, minimum_detectable_drop
@@ -120,7 +120,7 @@ def gate(
     groups: list[GateRow] = []
     for suite, (base, cand) in pairs.items():
         right_b, right_c = correctness(base), correctness(cand)
-        overall.append(_row(suite, "overall", "suite", [r.id for r in base.records], right_b, right_c))
+        overall.append(_row(suite, "overall", "suite", [r.id for r in scored(base)], right_b, right_c))
         if per:
             groups.extend(_row(suite, g, per, m, right_b, right_c) for g, m in group_ids(base, per).items())
     for family in (overall, groups):

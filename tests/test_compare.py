@@ -62,3 +62,17 @@ def test_compare_refuses_different_question_sets(tmp_path, capsys):
     rb = write_run(tmp_path / "b", {"math-1": True, "math-3": True})
     assert main(["compare", str(ra), str(rb)]) == 2
     assert "question sets differ" in capsys.readouterr().err
+
+
+def test_items_the_benchmark_skips_are_left_out_as_in_the_run_scores(tmp_path):
+    """LawBench skips some items (e.g. death-penalty terms): they are in neither run's accuracy, nor in compare's."""
+    correct = {f"math-{i}": i % 2 == 0 for i in range(10)}
+    ra, rb = write_run(tmp_path / "a", correct), write_run(tmp_path / "b", {k: True for k in correct})
+    for folder in (ra, rb):
+        lines = (folder / "records.jsonl").read_text(encoding="utf-8").splitlines()
+        first = json.loads(lines[0]) | {"correct": False, "values": {"skipped": "gold has no term in months"}}
+        (folder / "records.jsonl").write_text("\n".join([json.dumps(first), *lines[1:]]) + "\n", encoding="utf-8")
+    out = tmp_path / "cmp.json"
+    assert main(["compare", str(ra), str(rb), "--json", str(out)]) == 0
+    overall = json.loads(out.read_text(encoding="utf-8"))["overall"]
+    assert overall["n"] == 9 and overall["fixed"] == 5 and overall["acc_b"] == 1.0
