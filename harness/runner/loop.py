@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from harness.backends import make_backend
+from harness.backends import backend_class, make_backend
 from harness.backends.base import Backend
 from harness.registry import ResolvedModel, resolve_model
 from harness.registry.identity import model_identity
@@ -38,7 +38,7 @@ def execute(config: RunConfig, progress: bool = True) -> dict[str, Any]:
     """Run (or resume) one suite on one model and return the results written to `config.output`."""
     spec = load_suite(config.suite)
     method = make_method(config, spec)  # loads and checks the data before any model is loaded
-    model = resolve_model(config.model, config.revision)
+    model = resolve_model(config.model, config.revision, served=backend_class(config.backend).remote)
     started = time.time()
     backend = open_backend(config, model)
     try:

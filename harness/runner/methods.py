@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from harness.backends.base import Backend, GenerateRequest, GenerationParams, ScoreRequest
@@ -20,8 +21,9 @@ from harness.runner.card import base_protocol
 from harness.runner.config import METHODS, RunConfig
 from harness.runner.items import prepare, prepare_generation
 from harness.scoring.mc import aggregate, predict
-from harness.scoring.metrics import get_metric, score_outputs
+from harness.scoring.metrics import get_metric, score_outputs, score_text
 from harness.scoring.summary import generation_scores
+from harness.suite.items import GenItem
 from harness.suite.prompt import continuations, digest
 from harness.suite.spec import SuiteSpec
 
@@ -65,8 +67,22 @@ class Method:
         """Anything to tell the user after the run (warnings about the outputs)."""
 
 
+@dataclass
+class LetterFallback:
+    """A `letter` question whose letters were not all in a remote backend's top log-probs: the
+    log-probs it did get (None where absent) and the text generated instead, read by extraction."""
+
+    logprobs: list[float | None]
+    texts: list[str]
+
+
 class LogprobMethod(Method):
-    """`letter`: the answer letters' next-token log-probabilities; `choice`: each option's log-likelihood."""
+    """`letter`: the answer letters' next-token log-probabilities; `choice`: each option's log-likelihood.
+
+    A backend whose letter log-probs come from a top-k list (`letters_from_top_list`, the openai
+    backend) may leave a letter out (None). Such a question is answered by generation and the
+    `choice` metric's extraction instead (greedy, --max-new-tokens or 32 tokens); every record says
+    how many letters were present, and the scores say how often the fallback was needed."""
 
     def __init__(self, config: RunConfig, spec: SuiteSpec) -> None:
         super().__init__(config, spec)
@@ -76,12 +92,14 @@ class LogprobMethod(Method):
         self.ids = [p.question.id for p in self.prep.prompts]
         self.conts = tuple(continuations(spec))
         self.letter_ids: dict[str, list[int]] | None = None
+        self.top_list = False
 
     def setup(self, backend: Backend) -> None:
         contexts = [p.context for p in self.prep.prompts]
         if self.config.chat_template:
             contexts = [backend.apply_chat_template(c) for c in contexts]
         self.contexts = contexts
+        self.top_list = bool(getattr(backend, "letters_from_top_list", False))
         if self.name == "letter":
             self.letter_ids = self._letter_ids(backend)
             if self.letter_ids is None:
@@ -124,21 +142,65 @@ class LogprobMethod(Method):
     def outputs(self, backend: Backend, done: set[int]) -> Outputs:
         requests = [ScoreRequest(c, self.conts, p.question.subject)
                     for c, p in zip(self.contexts, self.prep.prompts, strict=True)]
+        partial: dict[int, list[float | None]] = {}
         for batch in backend.score(requests, self.name, self.letter_ids, done=done):
-            yield batch.indices, batch.outputs
+            ready = [(i, o) for i, o in zip(batch.indices, batch.outputs, strict=True) if None not in o]
+            partial.update((i, o) for i, o in zip(batch.indices, batch.outputs, strict=True) if None in o)
+            if ready:
+                yield [i for i, _ in ready], [o for _, o in ready]
+        if partial:  # letters missing from the top list: generate and extract for those questions
+            order = sorted(partial)
+            chat = self.config.chat_template or bool(getattr(backend, "chat", False))
+            params = GenerationParams(max_new_tokens=self.config.max_new_tokens or 32, stop=() if chat else ("\n\n",))
+            asks = [GenerateRequest(self.contexts[i], self.config.seed + i, requests[i].group) for i in order]
+            for batch in backend.generate(asks, params):
+                picked = [order[j] for j in batch.indices]
+                yield picked, [LetterFallback(partial[i], t) for i, t in zip(picked, batch.outputs, strict=True)]
 
     def records(self, indices: list[int], outputs: list[Any]) -> list[Record]:
         letters = self.spec.choices
         out = []
         for i, logprobs in zip(indices, outputs, strict=True):
             q = self.prep.prompts[i].question
+            if isinstance(logprobs, LetterFallback):
+                out.append(self._fallback_record(i, logprobs))
+                continue
             pred = predict(logprobs, letters)
             out.append(Record(
                 id=q.id, subject=q.subject, gold=q.answer, pred=pred, correct=pred == q.answer,
                 logprobs=dict(zip(letters, [round(x, 6) for x in logprobs], strict=True)), method=self.name,
                 question=q.question, options=q.options,
+                values={"letters_present": len(letters)} if self.top_list else {},
             ))
         return out
+
+    def _fallback_record(self, i: int, fb: LetterFallback) -> Record:
+        q = self.prep.prompts[i].question
+        item = GenItem(q.id, q.subject, self.contexts[i], q.answer or "", "choice", q.options)
+        scored = score_text(item, fb.texts[0])
+        present = {k: round(x, 6) for k, x in zip(self.spec.choices, fb.logprobs, strict=True) if x is not None}
+        return Record(
+            id=q.id, subject=q.subject, gold=q.answer, pred=scored.extracted, correct=scored.correct,
+            logprobs=present or None, method=self.name, question=q.question, options=q.options,
+            output=fb.texts[0], extracted=scored.extracted,
+            values={"letters_present": len(present), "fallback": "generate"},
+        )
+
+    def aggregate(self, records: list[Record]) -> dict[str, Any]:
+        scores = super().aggregate(records)
+        if self.top_list and self.name == "letter":
+            fell = [r for r in records if r.values.get("fallback")]
+            scores["letter_fallback"] = {
+                "questions": len(fell), "rate": len(fell) / len(records) if records else 0.0,
+                "extracted": sum(r.extracted is not None for r in fell),
+            }
+        return scores
+
+    def finished(self, scores: dict[str, Any], verbose: bool) -> None:
+        fb = scores.get("letter_fallback")
+        if verbose and fb and fb["questions"]:
+            print(f"harness: {fb['rate']:.0%} of questions had answer letters outside the top log-probs and were "
+                  f"answered by generation ({fb['extracted']} of {fb['questions']} with an answer found)", file=sys.stderr)
 
 
 class GenerateMethod(Method):
