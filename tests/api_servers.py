@@ -87,6 +87,7 @@ class FaultProxy:
         self.answered: list[tuple[int, str]] = []  # (epoch, body hash) answered 200 in full
         self.order: list[str] = []
         self.stall_after: int | None = None
+        self.always: str | None = None  # a fault for every attempt ("garbage": a 200 that is not JSON)
         self.release = threading.Event()
         proxy = self
 
@@ -131,6 +132,8 @@ class FaultProxy:
             if self.epoch != epoch:
                 req.close_connection = True
                 return
+        if self.always == "garbage":
+            return self._reply(req, 200, b'{"choices": [{"text": "no log-probs here"')
         if fault == "429":
             return self._reply(req, 429, b'{"error": {"message": "slow down"}}', {"Retry-After": "1"})
         if fault == "500":

@@ -157,3 +157,30 @@ def test_bad_input_is_one_line_and_exit_2(case, server, tiny_model, ceval_dir, t
             "unreachable": "cannot reach"}[case] in err
     assert KEY not in err and KEY[::-1] not in err
     assert not (out / "results.json").exists()
+
+
+def test_pipeline_serve_puts_the_better_model_in_use(tiny_model, tmp_path, monkeypatch, capsys):
+    from harness.demo.sample_data import training_records
+
+    monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in training_records()[:64]), encoding="utf-8")
+    out = tmp_path / "pipe"
+    args = ["pipeline", "--model", str(tiny_model), "--recipe", "demo", "--data", str(data), "--suite", "sample",
+            "--shots", "0", "--subjects", "word_kind", "--max-steps", "4", "--output", str(out), "--quiet",
+            "--serve", "--serve-limit", "4", "--serve-engine", "hf", "--serve-top-logprobs", "1500", "--device", "cpu"]
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    compare = json.loads((out / "compare.json").read_text(encoding="utf-8"))
+    served = json.loads((out / "serve.json").read_text(encoding="utf-8"))
+    variant_won = compare["overall"]["delta"] > 0
+    local = out / ("variant" if variant_won else "base")
+    local_model = json.loads((local / "results.json").read_text(encoding="utf-8"))["model"]
+    assert ("serving the variant" if variant_won else "serving the base") in printed
+    run = json.loads((out / "served" / "run" / "results.json").read_text(encoding="utf-8"))
+    assert run["model"] == local_model and run["card"]["backend"]["backend"] == "openai"
+    assert run["card"]["api"]["requests"] == served["agreement_with_local_run"]["questions"] + 1
+    # every smoke question was scored from all four letters and gives the evaluated model's answer
+    assert served["agreement_with_local_run"] == {"questions": 4, "compared": 4, "agree": 4}
+    assert served["server_exit_code"] == 0
+    assert main(args) == 0 and "[serve] done already" in capsys.readouterr().out

@@ -105,3 +105,15 @@ def test_kill_9_then_rerun_repeats_no_answered_request(proxy, upstream, tiny_mod
     assert not answered_before & set(again)  # nothing answered before the kill was asked again
     assert len(again) == len(set(again)) == total + 1 - len(answered_before)
     assert _records(out) == _records(tmp_path / "clean")
+
+
+def test_a_malformed_answer_that_stays_malformed_is_one_line_and_exit_2(proxy, tiny_model, ceval_dir, tmp_path,
+                                                                        monkeypatch, capsys):
+    monkeypatch.setenv(KEY_ENV, KEY)
+    proxy.always = "garbage"
+    args = _args(tiny_model, ceval_dir, proxy.url, tmp_path / "run")
+    args[args.index("--max-retries") + 1] = "1"
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "malformed response" in err and "gave up after 2 attempts" in err
+    assert len(proxy.sent(0)) == 2 and not (tmp_path / "run" / "results.json").exists()

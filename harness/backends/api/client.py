@@ -272,7 +272,8 @@ class ApiClient:
 
     def run_all(self, jobs: list[tuple[R, Callable[[], T]]]) -> Iterator[tuple[R, T]]:
         """Run the jobs (each makes its own requests) concurrently; yield (tag, result) as each
-        finishes. The first error stops the others and is raised; so does closing the iterator."""
+        finishes. The first error stops the others and is raised; so does closing the iterator (Ctrl-C).
+        A client that stopped stays stopped: the run ends with that error."""
         if not jobs:
             return
         pool = ThreadPoolExecutor(max_workers=min(self.concurrency, len(jobs)), thread_name_prefix="harness-api")
@@ -283,10 +284,9 @@ class ApiClient:
                 yield futures[future], future.result()
             finished = True
         finally:
-            if not finished:
-                self._stop.set()
-            pool.shutdown(wait=True, cancel_futures=True)
-            self._stop.clear()
+            if not finished:  # the run is over: queued jobs are dropped, running ones give up at their
+                self._stop.set()  # next wait, and close() aborts their open requests
+            pool.shutdown(wait=finished, cancel_futures=True)
 
     def summary(self) -> dict[str, Any]:
         self.stats.lowest_concurrency = self.gate.lowest
