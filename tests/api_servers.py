@@ -77,7 +77,8 @@ def stop(proc: subprocess.Popen) -> None:
 class FaultProxy:
     """Forwards POSTs to `upstream`. `faults` maps the ordinal of a distinct request body (1-based, in
     order of first arrival) to the fault its FIRST attempt gets: 429, 500, hang, truncate. With
-    `stall_after`, requests that arrive once that many answers were given wait for `release`."""
+    `stall_after`, no more than that many answers go out: later ones are held until the next epoch,
+    then dropped (the client that asked is gone)."""
 
     def __init__(self, upstream: str, faults: dict[int, str] | None = None, hang_s: float = 4.0) -> None:
         self.upstream, self.faults, self.hang_s = upstream, dict(faults or {}), hang_s
@@ -87,6 +88,7 @@ class FaultProxy:
         self.answered: list[tuple[int, str]] = []  # (epoch, body hash) answered 200 in full
         self.order: list[str] = []
         self.stall_after: int | None = None
+        self.reserved = 0  # answers allowed out in this epoch while stall_after is set
         self.always: str | None = None  # a fault for every attempt ("garbage": a 200 that is not JSON)
         self.release = threading.Event()
         proxy = self
@@ -108,6 +110,7 @@ class FaultProxy:
         with self.lock:
             self.epoch += 1
             self.stall_after = None
+            self.reserved = 0
         self.release.set()
 
     def sent(self, epoch: int) -> list[str]:
@@ -126,12 +129,6 @@ class FaultProxy:
                 self.order.append(digest)
             self.arrivals.append((epoch, digest))
             fault = self.faults.get(self.order.index(digest) + 1) if first else None
-            stalled = self.stall_after is not None and len(self.ok(epoch)) >= self.stall_after
-        if stalled:
-            self.release.wait()
-            if self.epoch != epoch:
-                req.close_connection = True
-                return
         if self.always == "garbage":
             return self._reply(req, 200, b'{"choices": [{"text": "no log-probs here"')
         if fault == "429":
@@ -153,6 +150,14 @@ class FaultProxy:
             req.wfile.flush()
             req.close_connection = True
             return
+        with self.lock:  # past `stall_after` delivered answers, hold the answer (never deliver it this epoch)
+            stalled = self.stall_after is not None and self.reserved >= self.stall_after
+            self.reserved += not stalled
+        if stalled:
+            self.release.wait()
+            if self.epoch != epoch:
+                req.close_connection = True
+                return
         self._reply(req, r.status_code, r.content)
         if r.status_code == 200:
             with self.lock:

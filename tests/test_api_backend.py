@@ -71,7 +71,8 @@ def test_letter_predictions_match_hf_one_request_per_question(server, key, tiny_
     card = api["results"]["card"]
     assert card["backend"]["letter_match"] == "token_id" and card["backend"]["endpoint"] == "completions"
     n = len(api["records"])
-    assert card["api"]["requests"] == n + 1  # one per question, plus one tokenisation probe for the run
+    # one request per question: the run's tokenisation probe (echo) also answers the first question
+    assert card["api"]["requests"] == n
     assert card["api"]["prompt_tokens"] > 0 and api["results"]["scores"]["letter_fallback"]["questions"] == 0
     assert api["results"]["scores"]["overall"] == hf["results"]["scores"]["overall"]
     # run again: every answer comes from the run folder, nothing is sent
@@ -109,13 +110,15 @@ def test_greedy_generation_matches_hf(server, key, tiny_model, ceval_dir, tmp_pa
 def test_letters_outside_the_top_list_fall_back_to_generation(server, key, tiny_model, ceval_dir, tmp_path):
     run = _run(_ceval(tiny_model, ceval_dir, *_api(server, "--top-logprobs", "2", "--max-new-tokens", "6")),
                tmp_path / "api")
+    first, *rest = run["records"]
     n = len(run["records"])
-    for r in run["records"]:  # at most the top 2 and the chosen token come back: never all four letters
+    assert first["values"] == {"letters_present": 4}  # its letters came, exact, from the tokenisation probe
+    for r in rest:  # at most the top 2 and the chosen token come back: never all four letters
         assert r["values"]["fallback"] == "generate" and r["values"]["letters_present"] <= 3
         assert "output" in r and r.get("pred") == r["extracted"]
     fb = run["results"]["scores"]["letter_fallback"]
-    assert fb == {"questions": n, "rate": 1.0, "extracted": sum(r["extracted"] is not None for r in run["records"])}
-    assert run["results"]["card"]["api"]["requests"] == 1 + 2 * n
+    assert fb == {"questions": n - 1, "rate": (n - 1) / n, "extracted": sum(r["extracted"] is not None for r in rest)}
+    assert run["results"]["card"]["api"]["requests"] == 1 + 2 * (n - 1)
 
 
 def test_chat_endpoint_and_catalogue_preset_key(server, tiny_model, ceval_dir, tmp_path, monkeypatch):
@@ -179,7 +182,7 @@ def test_pipeline_serve_puts_the_better_model_in_use(tiny_model, tmp_path, monke
     assert ("serving the variant" if variant_won else "serving the base") in printed
     run = json.loads((out / "served" / "run" / "results.json").read_text(encoding="utf-8"))
     assert run["model"] == local_model and run["card"]["backend"]["backend"] == "openai"
-    assert run["card"]["api"]["requests"] == served["agreement_with_local_run"]["questions"] + 1
+    assert run["card"]["api"]["requests"] == served["agreement_with_local_run"]["questions"]
     # every smoke question was scored from all four letters and gives the evaluated model's answer
     assert served["agreement_with_local_run"] == {"questions": 4, "compared": 4, "agree": 4}
     assert served["server_exit_code"] == 0

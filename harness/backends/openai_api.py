@@ -14,7 +14,8 @@ What the Backend interface means without a local tokenizer:
   and the context plus each letter) and applies lm-eval's single-token rule to the answer, as the local
   backends do with their tokenizer. The answer is kept per distinct last line of the context (the
   letter's tokens depend on the text before it only up to the line break), so a whole C-Eval run costs
-  one probe. A server without echo leaves the letters to be matched by text; a letter that is not one
+  one probe — and no more requests than questions: the echoed log-prob of each letter after the probed
+  context IS that question's letter score (exact, whatever the top-k), so the probe answers it. A server without echo leaves the letters to be matched by text; a letter that is not one
   token there sends the run to `choice`, scored from echoed prompt log-probs as lm-eval does.
 - `apply_chat_template` means "use the chat endpoint": the server applies its own template, and the
   card says so (`endpoint: chat`). Catalogue API entries whose provider has only a chat endpoint
@@ -83,6 +84,7 @@ class OpenAIBackend(Backend):
         self.top = top_logprobs
         self.letter_match: str | None = None
         self._probed: dict[tuple[str, tuple[str, ...]], list[int] | None] = {}
+        self._answered: dict[str, list[float | None]] = {}  # prompt -> letter log-probs the probe gave
         self._no_logprobs = False
         cache = ResponseCache(Path(response_cache) if response_cache else None)
         self.client = ApiClient(base_url, api_key_env or api.get("key_env"), request_timeout, max_retries,
@@ -133,6 +135,7 @@ class OpenAIBackend(Backend):
                 ids.append(int(last[len(wire.TOKEN_ID):]))
             elif last != cont:
                 return None
+        self._answered[ctx] = [wire.last_logprob(e) for e in echoes[1:]]
         if as_ids:
             self.letter_match = "token_id"
             return ids if len(set(ids)) == len(ids) else None
@@ -171,6 +174,8 @@ class OpenAIBackend(Backend):
         else:
             pairs = [wire.split_space(request.context, c) for c in request.continuations]
             prompt, conts = pairs[0][0], [k for _, k in pairs]
+            if prompt in self._answered and len(self._answered[prompt]) == len(conts):
+                return list(self._answered[prompt])
         by_id = self.letter_match == "token_id" and ids is not None and all(i >= 0 for i in ids)
         path, body = wire.one_token_body(self.model_name, prompt, self.chat, self.top, token_ids=by_id)
         top = self.client.post(path, body, lambda d: wire.top_list(d, self.chat))

@@ -192,8 +192,13 @@ class ApiClient:
         key = request_key(url, body)
         hit = self.cache.get(key)
         if hit is not None:
-            self._count(cached=1)
-            return parse(hit)
+            try:
+                value = parse(hit)
+            except Malformed:
+                pass  # stored by another version that read it differently: ask again
+            else:
+                self._count(cached=1)
+                return value
         attempt = 0
         while True:
             self.gate.acquire(self._stop)
@@ -236,7 +241,7 @@ class ApiClient:
             try:
                 data = response.json()
                 value = parse(data)
-            except (ValueError, Malformed) as exc:
+            except (ValueError, Malformed, KeyError, IndexError, TypeError, AttributeError) as exc:
                 return None, f"malformed response ({str(exc)[:200]})", None, "error"
             usage = data.get("usage") if isinstance(data, dict) else None
             if isinstance(usage, dict):

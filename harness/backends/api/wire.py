@@ -31,6 +31,9 @@ def split_space(context: str, continuation: str) -> tuple[str, str]:
 
 
 def _first_choice(data: Any) -> dict[str, Any]:
+    if isinstance(data, dict) and data.get("error") and not data.get("choices"):  # some providers say 200 and mean no
+        err = data["error"]
+        raise Malformed(f"the server answered with an error: {str(err.get('message') if isinstance(err, dict) else err)[:200]}")
     if not isinstance(data, dict) or not isinstance(data.get("choices"), list) or not data["choices"]:
         raise Malformed("no choices")
     choice = data["choices"][0]
@@ -188,6 +191,13 @@ def echoed(data: Any, count: int) -> list[dict[str, list[Any]]]:
             raise Malformed("echoed tokens and log-probs differ in length")
         out.append({"tokens": [str(t) for t in tokens], "token_logprobs": logprobs, "text_offset": offsets})
     return out
+
+
+def last_logprob(echo: dict[str, list[Any]]) -> float:
+    """The log-prob of an echoed prompt's last token given everything before it."""
+    if len(echo["token_logprobs"]) < 2:
+        raise Malformed("an echoed prompt has no scored token")
+    return _number(echo["token_logprobs"][-1])
 
 
 def continuation_logprob(echo: dict[str, list[Any]], context_chars: int) -> float:
