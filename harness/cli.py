@@ -12,7 +12,21 @@ import sys
 from harness import __version__
 from harness.errors import UserError
 
-COMMANDS = ["run", "models", "suites", "demo", "finetune", "compare", "pipeline", "gate", "baseline", "leaderboard", "report", "serve"]
+COMMANDS = [
+    "run",
+    "models",
+    "suites",
+    "demo",
+    "finetune",
+    "compare",
+    "pipeline",
+    "gate",
+    "baseline",
+    "leaderboard",
+    "report",
+    "serve",
+    "sweep",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

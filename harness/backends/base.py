@@ -124,5 +124,9 @@ class Backend(ABC):
     def stats(self) -> TokenStats:
         return getattr(self, "_stats", TokenStats())
 
+    def reset_stats(self) -> None:
+        """Count tokens from zero again (a backend reused for another run)."""
+        self._stats = TokenStats()
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release the model."""

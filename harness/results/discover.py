@@ -1,4 +1,9 @@
-"""Finding run folders: under the paths a user gives, recursively, finished or not."""
+"""Finding run folders: under the paths a user gives, recursively, finished or not.
+
+A sweep (`harness sweep`) writes its merged runs as `<output>/<model>/<suite>/` and the partial runs
+they were merged from under a folder marked with SHARDS_MARKER; searches skip that folder, so the
+leaderboard and the gate see each (model, suite) once, whole.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,14 @@ from pathlib import Path
 from harness.errors import UserError
 from harness.results.run import Run, load_run
 from harness.results.store import RESULTS, STATE
+
+SWEEP = "sweep.json"  # a sweep's output folder: its plan and settings
+SHARDS_MARKER = "harness-shards.json"  # a folder of a sweep's shard runs (parts of runs, not runs)
+
+
+def _outside_shards(folders: list[Path], root: Path) -> list[Path]:
+    marked = [m.parent for m in root.rglob(SHARDS_MARKER)]
+    return [f for f in folders if not any(m == f or m in f.parents for m in marked)]
 
 
 def find_run_folders(paths: list[Path]) -> tuple[list[Path], list[Path]]:
@@ -22,8 +35,9 @@ def find_run_folders(paths: list[Path]) -> tuple[list[Path], list[Path]]:
                 raise UserError(f"{path}: give a run folder or a folder of run folders")
             found.append(path.parent)
             continue
-        found.extend(sorted(p.parent for p in path.rglob(RESULTS)))
-        unfinished.extend(sorted(p.parent for p in path.rglob(STATE) if not (p.parent / RESULTS).is_file()))
+        found.extend(_outside_shards(sorted(p.parent for p in path.rglob(RESULTS)), path))
+        unfinished.extend(_outside_shards(
+            sorted(p.parent for p in path.rglob(STATE) if not (p.parent / RESULTS).is_file()), path))
     return list(dict.fromkeys(p.resolve() for p in found)), unfinished
 
 
@@ -34,6 +48,13 @@ def load_runs_by_suite(path: Path) -> dict[str, Run]:
     if (path / RESULTS).is_file() or path.name == RESULTS or not path.is_dir():
         run = load_run(path)
         return {run.suite: run}
+    if (path / SWEEP).is_file():  # a sweep's output: <model>/<suite>/ run folders
+        models = sorted(p for p in path.iterdir() if p.is_dir() and not (p / SHARDS_MARKER).is_file())
+        if len(models) == 1:
+            return load_runs_by_suite(models[0])
+        if models:
+            raise UserError(f"{path} is a sweep of {len(models)} models ({', '.join(m.name for m in models)}); "
+                            f"give one model's folder, e.g. {models[0]}")
     runs: dict[str, Run] = {}
     for child in sorted(p for p in path.iterdir() if p.is_dir()):
         if not ((child / RESULTS).is_file() or (child / STATE).is_file()):

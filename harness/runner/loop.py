@@ -34,13 +34,20 @@ def open_backend(config: RunConfig, model: ResolvedModel) -> Backend:
     return make_backend(config.backend, model, **options)
 
 
-def execute(config: RunConfig, progress: bool = True) -> dict[str, Any]:
-    """Run (or resume) one suite on one model and return the results written to `config.output`."""
+def execute(config: RunConfig, progress: bool = True, backend: Backend | None = None) -> dict[str, Any]:
+    """Run (or resume) one suite on one model and return the results written to `config.output`.
+
+    `backend`: one already open for `config.model` (a sweep worker keeps its model loaded across
+    shards); it is left open, and its token counts start again from zero for this run's card."""
     spec = load_suite(config.suite)
     method = make_method(config, spec)  # loads and checks the data before any model is loaded
     model = resolve_model(config.model, config.revision, served=backend_class(config.backend).remote)
     started = time.time()
-    backend = open_backend(config, model)
+    own = backend is None
+    if backend is None:
+        backend = open_backend(config, model)
+    else:
+        backend.reset_stats()
     try:
         method.setup(backend)
         protocol = method.protocol()
@@ -67,4 +74,5 @@ def execute(config: RunConfig, progress: bool = True) -> dict[str, Any]:
         method.finished(scores, progress)
         return {"run_key": key, **results}
     finally:
-        backend.close()
+        if own:
+            backend.close()

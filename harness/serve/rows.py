@@ -10,12 +10,19 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from harness.serve.detok import IncrementalText
 
-if TYPE_CHECKING:
-    from harness.serve.engine import Engine
+
+class EngineView(Protocol):
+    """What a RowTracker uses of the engine (harness/serve/engine.py)."""
+
+    tokenizer: Any
+    torch: Any
+    eos_ids: set[int]
+
+    def top(self, logprobs: Any, token: int, want: int | None) -> tuple[float, list[tuple[int, float]]]: ...
 
 
 @dataclass(frozen=True)
@@ -59,7 +66,7 @@ class RowTracker:
 
     `generate` calls it as a stopping criterion after every step; returning True for a row ends it."""
 
-    def __init__(self, engine: Engine, rows: int, sampling: Sampling, cancel: threading.Event,
+    def __init__(self, engine: EngineView, rows: int, sampling: Sampling, cancel: threading.Event,
                  on_step: StepCallback | None) -> None:
         self.engine, self.sampling, self.cancel, self.on_step = engine, sampling, cancel, on_step
         self.ids: list[list[int]] = [[] for _ in range(rows)]

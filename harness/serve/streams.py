@@ -28,7 +28,7 @@ from harness.serve.protocol import (
 from harness.serve.rows import Choice, Sampling, StepCallback, TokenInfo
 
 if TYPE_CHECKING:
-    from harness.serve.app import Worker
+    from harness.serve.worker import Worker
 
 log = logging.getLogger("harness.serve")
 ECHO_ROW = -1  # the `on_step` row that carries the echoed prompt
