@@ -244,5 +244,9 @@ class OpenAIBackend(Backend):
         return TokenStats(prompt_tokens=usage["prompt_tokens"],
                           computed_tokens=usage["prompt_tokens"] + usage["completion_tokens"], extra={"api": usage})
 
+    def reset_stats(self) -> None:
+        """Count requests and tokens from zero again (a backend reused for another run)."""
+        self.client.reset_stats()
+
     def close(self) -> None:
         self.client.close()

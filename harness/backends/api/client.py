@@ -293,6 +293,11 @@ class ApiClient:
                 self._stop.set()  # next wait, and close() aborts their open requests
             pool.shutdown(wait=finished, cancel_futures=True)
 
+    def reset_stats(self) -> None:
+        with self._lock:
+            self.stats = ClientStats(lowest_concurrency=self.concurrency)
+        self.gate.lowest = self.gate.limit
+
     def summary(self) -> dict[str, Any]:
         self.stats.lowest_concurrency = self.gate.lowest
         return asdict(self.stats)
