@@ -25,6 +25,11 @@ from harness.cli import main  # noqa: E402
 
 KEY = "sk-harness-api-test-" + os.urandom(8).hex()
 SUBJECTS = "computer_network,law"
+LAW = {
+    "1-2": {"instruction": "请你运用法律知识从A,B,C,D中选出一个正确的答案，并写在[正确答案]和<eoa>之间。",
+            "question": "我国的根本大法是?A:宪法;B:刑法;C:民法;D:行政法", "answer": "正确答案：A。"},
+    "3-8": {"instruction": "请回答下列问题:", "question": "醉驾如何处罚？", "answer": "回答:醉驾构成危险驾驶罪，处拘役并处罚金。"},
+}
 
 
 @pytest.fixture(scope="module")
@@ -96,14 +101,20 @@ def test_variant_served_by_name_gives_the_variants_predictions(server, key, ceva
                for a, h in zip(api["records"], hf["records"], strict=True) for k in h["logprobs"])
 
 
-def test_greedy_generation_matches_hf(server, key, tiny_model, ceval_dir, tmp_path):
-    # HFBackend pads batched greedy prompts on the left; the server runs one prompt at a time: compare
-    # with --batch-size 1 on the hf side
-    args = ["--method", "generate", "--max-new-tokens", "12", "--limit", "3"]
-    hf = _run(_ceval(tiny_model, ceval_dir, *args, "--device", "cpu", "--batch-size", "1"), tmp_path / "hf")
-    api = _run(_ceval(tiny_model, ceval_dir, *args, *_api(server)), tmp_path / "api")
+def test_greedy_generation_matches_hf(server, key, tiny_model, tmp_path):
+    # a generation suite (LawBench layout); HFBackend pads batched greedy prompts on the left while the
+    # server runs one prompt at a time: compare with --batch-size 1 on the hf side
+    folder = tmp_path / "lawbench" / "data" / "zero_shot"
+    folder.mkdir(parents=True)
+    for task, rec in LAW.items():
+        (folder / f"{task}.json").write_text(json.dumps([rec, rec], ensure_ascii=False), encoding="utf-8")
+    args = ["--suite", "law", "--data-dir", str(tmp_path / "lawbench"), "--model", str(tiny_model),
+            "--max-new-tokens", "12"]
+    hf = _run([*args, "--device", "cpu", "--batch-size", "1"], tmp_path / "hf")
+    api = _run([*args, *_api(server)], tmp_path / "api")
     assert [r["output"] for r in api["records"]] == [r["output"] for r in hf["records"]]
     assert any(r["output"] for r in api["records"])
+    assert api["results"]["scores"]["overall"] == hf["results"]["scores"]["overall"]
     assert api["results"]["card"]["api"]["requests"] == len(api["records"])
 
 
