@@ -26,6 +26,7 @@ COMMANDS = [
     "report",
     "serve",
     "sweep",
+    "export",
 ]
 
 

@@ -56,6 +56,9 @@ def check_comparable(
     """Refuse (one UserError line naming every problem) runs that did not ask the same questions the
     same way; returns notes for differences the caller allowed."""
     problems = []
+    unscored = [label for label, run in zip(labels, (a, b), strict=True) if run.results.get("scores", {}).get("no_gold")]
+    if unscored:
+        problems.append(f"{' and '.join(unscored)} ran on a split without answers (no gold: nothing to compare)")
     diffs = protocol_differences(a, b)
     if diffs:
         shown = "; ".join(text for _, text in diffs[:6])

@@ -78,11 +78,17 @@ def test_user_suite_from_yaml_and_jsonl(tmp_path):
     assert prep.subjects == ["poetry"] and [p.question.answer for p in prep.prompts] == ["B"] * 3
 
 
-def test_test_split_without_answers_is_refused(tmp_path):
+def test_test_split_without_answers_is_predictions_only(tmp_path):
+    """C-Eval's released test split has no answer column: it runs for predictions (gold None); the suite's own
+    split without answers is still refused (tests/test_export.py runs and exports such a run)."""
     (tmp_path / "test").mkdir()
     (tmp_path / "test" / "law_test.csv").write_text("id,question,A,B,C,D\n0,q,a,b,c,d\n", encoding="utf-8")
+    prep = _prep("ceval", tmp_path, subjects=["law"], shots=0, split="test")
+    assert not prep.answered and [p.question.answer for p in prep.prompts] == [None]
+    (tmp_path / "val").mkdir()
+    (tmp_path / "val" / "law_val.csv").write_text("id,question,A,B,C,D\n0,q,a,b,c,d\n", encoding="utf-8")
     with pytest.raises(UserError, match="no answers"):
-        _prep("ceval", tmp_path, subjects=["law"], shots=0, split="test")
+        _prep("ceval", tmp_path, subjects=["law"], shots=0, split="val")
 
 
 def test_real_ceval_val_counts():

@@ -87,12 +87,17 @@ def load_entries(paths: list[Path], warn=print) -> list[Entry]:
                           dict(run.card["protocol"]))
         except (KeyError, TypeError):
             raise UserError(f"{folder}: results.json lacks model, suite or protocol card") from None
+        if run.results["scores"].get("no_gold"):
+            warn(f"harness: skipping {folder}: split '{entry.protocol.get('split')}' has no answers (no score to show)")
+            continue
         key = (entry.name, entry.suite, entry.protocol_id)
         if key in chosen:
             older, newer = sorted([chosen[key], entry], key=lambda e: e.finished_at)
             warn(f"harness: {entry.name} · {entry.suite}: two runs with one protocol; using {newer.run.path}")
             entry = newer
         chosen[key] = entry
+    if not chosen:
+        raise UserError(f"no scored runs under {', '.join(str(p) for p in paths)} (only runs on splits without answers)")
     return list(chosen.values())
 
 
@@ -145,7 +150,13 @@ def comparison_summary(c: Comparison, source: str) -> dict[str, Any]:
     o = c.overall
     return {"source": source, "n": o.n, "fixed": o.fixed, "broken": o.broken, "delta": o.delta,
             "p_value": o.p_value, "fixed_ids": [x["id"] for x in c.fixed], "broken_ids": [x["id"] for x in c.broken],
-            "notes": list(c.notes)}
+            "notes": list(c.notes), "subjects": {s: _subject_change(vars(r)) for s, r in c.subjects.items()}}
+
+
+def _subject_change(row: dict[str, Any]) -> dict[str, Any]:
+    """A subject's row of a comparison, as the variant page's chart draws it."""
+    return {"n": int(row["n"]), "fixed": int(row["fixed"]), "broken": int(row["broken"]), "delta": float(row["delta"]),
+            "p_value": float(row["p_value"]), "p_holm": None if row.get("p_holm") is None else float(row["p_holm"])}
 
 
 def read_compare_file(path: Path) -> dict[str, Any] | None:
@@ -156,7 +167,8 @@ def read_compare_file(path: Path) -> dict[str, Any] | None:
         summary = {"source": path.name, "n": int(o["n"]), "fixed": int(o["fixed"]), "broken": int(o["broken"]),
                    "delta": float(o["delta"]), "p_value": float(o["p_value"]),
                    "fixed_ids": [str(x["id"]) for x in raw.get("fixed", [])],
-                   "broken_ids": [str(x["id"]) for x in raw.get("broken", [])], "notes": list(raw.get("notes", []))}
+                   "broken_ids": [str(x["id"]) for x in raw.get("broken", [])], "notes": list(raw.get("notes", [])),
+                   "subjects": {str(k): _subject_change(v) for k, v in (raw.get("subjects") or {}).items()}}
     except (OSError, ValueError, KeyError, TypeError):
         return None
     summary["raw"] = json.dumps(raw, ensure_ascii=False, indent=2)[:20000]

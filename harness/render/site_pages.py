@@ -5,6 +5,7 @@ Links are relative and nothing is fetched from the network: the site works from 
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 from pathlib import Path
@@ -16,6 +17,9 @@ from markupsafe import Markup
 
 import harness
 from harness.errors import UserError
+from harness.render.alignment import alignment
+from harness.render.charts import published_chart
+from harness.render.site_charts import change_picture, loss_picture, overview_picture
 from harness.render.site_data import Entry, Model, build_models, comparisons, load_entries, slugify
 from harness.render.site_tables import PROTOCOL_SUMMARY, Table, fill_table, plan_tables, protocol_label
 from harness.render.svg import Bar, bar_chart
@@ -23,6 +27,7 @@ from harness.results.record import Record
 
 WRONG_SAMPLE = 8
 EXTREMES = 5
+MATRIX_MODELS = 30  # a suite page's subject x model matrix shows the best this many (leaderboard.csv has all)
 
 
 def _env() -> Environment:
@@ -44,6 +49,7 @@ def _env() -> Environment:
     return env
 
 
+@functools.lru_cache(maxsize=64)
 def _suite_info(name: str) -> dict[str, Any]:
     """Display names and categories from the suite definition, when it can be loaded."""
     from harness.suite import load_suite
@@ -109,6 +115,7 @@ def _adapter_manifest(m: Model, entry: Entry) -> dict[str, Any] | None:
 
 def model_context(m: Model, models: dict[str, Model], compares: dict, root: str) -> dict[str, Any]:
     runs = []
+    subject_counts: dict[str, int] = {}
     for e in sorted(m.entries, key=lambda x: (x.suite, x.protocol_id)):
         info = _suite_info(e.suite)
         scores = e.run.results["scores"]
@@ -125,6 +132,8 @@ def model_context(m: Model, models: dict[str, Model], compares: dict, root: str)
             chance=_chance(e),
         )
         card = e.run.card
+        subject_counts[e.suite] = len(info.get("subjects") or {})
+        manifest = _adapter_manifest(m, e) if m.is_variant else None
         runs.append({
             "entry": e, "suite": e.suite, "title": info["title"], "label": protocol_label(e.protocol),
             "scores": scores, "subjects": subjects, "chart": chart,
@@ -137,11 +146,15 @@ def model_context(m: Model, models: dict[str, Model], compares: dict, root: str)
             "protocol_id": e.protocol_id,
             "compare": cmp,
             "wrong": _wrong_sample(e, (cmp or {}).get("broken_ids")),
-            "manifest": _adapter_manifest(m, e) if m.is_variant else None,
+            "manifest": manifest,
+            "change_chart": change_picture(cmp, info, m.base or str(m.base_ref), e.suite) if m.is_variant else None,
+            "loss_chart": loss_picture(manifest),
         })
     variants = [v for v in models.values() if v.base == m.name]
+    aligned = alignment(m, subject_counts)
     return {"root": root, "model": m, "runs": runs, "base": models.get(m.base) if m.base else None,
-            "variants": variants, "version": harness.__version__}
+            "variants": variants, "version": harness.__version__, "alignment": aligned,
+            "alignment_chart": published_chart(aligned) if aligned else None}
 
 
 def suite_context(suite: str, tables: list[Table], models: dict[str, Model], root: str) -> dict[str, Any]:
@@ -153,6 +166,7 @@ def suite_context(suite: str, tables: list[Table], models: dict[str, Model], roo
         pid = t.protocol_ids[suite]
         entries = [e for m in models.values() for e in m.entries if e.suite == suite and e.protocol_id == pid]
         entries.sort(key=lambda e: -e.overall["acc"])
+        hidden = max(0, len(entries) - MATRIX_MODELS)
         categories = list(dict.fromkeys(c for e in entries for c in e.run.results["scores"].get("categories", {})))
         # subject x model matrix, built with pandas
         long = pd.DataFrame(
@@ -167,11 +181,13 @@ def suite_context(suite: str, tables: list[Table], models: dict[str, Model], roo
             {"subject": s, "name_zh": info["subjects"].get(s, {}).get("name_zh"),
              "name_en": info["subjects"].get(s, {}).get("name_en"), "category": cat_of.get(s),
              "n": int(counts.get(s, 0)),
-             "scores": [None if pd.isna(matrix.at[s, e.name]) else float(matrix.at[s, e.name]) for e in entries]}
+             "scores": [None if pd.isna(matrix.at[s, e.name]) else float(matrix.at[s, e.name])
+                        for e in entries[:MATRIX_MODELS]]}
             for s in matrix.index
         ]
         sections.append({"table": t, "protocol": t.protocols[suite], "label": protocol_label(t.protocols[suite]),
-                         "entries": entries, "categories": categories, "subjects": subject_rows,
+                         "entries": entries, "matrix_entries": entries[:MATRIX_MODELS], "matrix_hidden": hidden,
+                         "categories": categories, "subjects": subject_rows,
                          "rows": [r for g in t.groups for r in g]})
     main = sections[0] if sections else None
     return {"root": root, "suite": suite, "info": info, "sections": sections, "main": main,
@@ -265,16 +281,19 @@ def build_site(paths: list[Path], out: Path, warn=print) -> Path:
     _copy_assets(out)
     suites = sorted({e.suite for m in models.values() for e in m.entries})
     suite_titles = {s: _suite_info(s)["title"] for s in suites}
+    overview, overview_note = overview_picture(tables, suite_titles)
     _write(out / "index.html", env.get_template("index.html").render(
         root="", tables=tables, suites=suites, suite_titles=suite_titles, version=harness.__version__,
-        n_runs=sum(len(m.entries) for m in models.values()), n_models=len(models)))
+        n_runs=sum(len(m.entries) for m in models.values()), n_models=len(models), overview=overview,
+        overview_note=overview_note))
     for s in suites:
         _write(out / "suites" / f"{slugify(s)}.html", env.get_template("suite.html").render(
             **suite_context(s, tables, models, "../")))
     for m in models.values():
         _write(out / "models" / f"{m.slug}.html", env.get_template("model.html").render(
             **model_context(m, models, compares, "../"), standalone=False))
-    _write(out / "leaderboard.json", json.dumps(leaderboard_json(models, tables, compares), ensure_ascii=False, indent=1))
+    _write(out / "leaderboard.json", json.dumps(leaderboard_json(models, tables, compares), ensure_ascii=False,
+                                               separators=(",", ":")))
     runs_frame(models, tables).to_csv(out / "leaderboard.csv", index=False)
     return out / "index.html"
 

@@ -21,6 +21,11 @@ def print_scores(results: dict[str, Any], console: Console | None = None) -> Non
     console = console or Console()
     scores = results["scores"]
     proto = results["card"]["protocol"]
+    if scores.get("no_gold"):  # a split without answers: nothing to score, say so instead of printing zeros
+        n = scores["overall"]["micro"]["n"]
+        console.print(f"{results['suite']} · {results['model']}: {n} predictions on {len(scores['subjects'])} subjects, "
+                      f"no gold — {scores['no_gold']}", highlight=False, markup=False, soft_wrap=True)
+        return
     table = Table(
         title=f"{results['suite']} · {results['model']} · {proto['split']} · {proto['shots']}-shot · {proto['method']}"
     )

@@ -32,6 +32,7 @@ class Prepared:
     prompts: list[PromptedQuestion]
     fewshot: dict[str, list[Question]]
     data_hash: str
+    answered: bool = True  # False on a split without answers (C-Eval test): gold is None, nothing is scored
 
 
 @dataclass
@@ -43,6 +44,7 @@ class GenPlan:
     split: str
     shots: int
     data_hash: str
+    answered: bool = True
 
 
 def _data_dir(config: RunConfig) -> Path | None:
@@ -83,10 +85,14 @@ def prepare(config: RunConfig) -> Prepared:
         found = discover_subjects(spec, root, split)
         subjects = [s for s in found if not config.subjects or s in config.subjects]
     _check_limit(config)
+    # The suite's own split must have answers (a missing answer column there is a mistake). Another split the
+    # user asks for may have none (C-Eval test: the official leaderboard holds them): such a run is predictions
+    # only (gold None, scores say "no gold"), e.g. for `harness export --format ceval-submission`.
+    need_answer = True if split == spec.eval_split else None
     prompts: list[PromptedQuestion] = []
     fewshot: dict[str, list[Question]] = {}
     for subject in subjects:
-        questions = load_questions(spec, subject, split, data_dir)
+        questions = load_questions(spec, subject, split, data_dir, need_answer=need_answer)
         if config.limit:
             questions = questions[: config.limit]
         shots_for = []
@@ -101,6 +107,11 @@ def prepare(config: RunConfig) -> Prepared:
         prompts.extend(build_prompts(spec, subject, questions, shots_for))
     if not prompts:
         raise UserError(f"suite {spec.name} has no questions for split '{split}' and the chosen subjects")
+    with_gold = sum(p.question.answer is not None for p in prompts)
+    if 0 < with_gold < len(prompts):
+        raise UserError(f"suite {spec.name}: split '{split}' has answers for {with_gold} of {len(prompts)} questions "
+                        "(all or none: a split without answers is run for predictions only)")
+    answered = with_gold == len(prompts)
     ids = [p.question.id for p in prompts]
     if len(set(ids)) != len(ids):
         dup = next(i for i, count in Counter(ids).items() if count > 1)
@@ -108,7 +119,7 @@ def prepare(config: RunConfig) -> Prepared:
     data_hash = digest(
         [repr(q.as_dict()) for s in subjects for q in fewshot[s]] + [repr(p.question.as_dict()) for p in prompts]
     )
-    return Prepared(spec, split, shots, subjects, prompts, fewshot, data_hash)
+    return Prepared(spec, split, shots, subjects, prompts, fewshot, data_hash, answered)
 
 
 def prepare_generation(config: RunConfig, spec: SuiteSpec) -> GenPlan:
@@ -117,7 +128,7 @@ def prepare_generation(config: RunConfig, spec: SuiteSpec) -> GenPlan:
         prep = prepare(config)
         items = [GenItem(p.question.id, p.question.subject, p.context, p.question.answer or "", "choice",
                          p.question.options) for p in prep.prompts]
-        return GenPlan(items, prep.subjects, prep.split, prep.shots, prep.data_hash)
+        return GenPlan(items, prep.subjects, prep.split, prep.shots, prep.data_hash, prep.answered)
     split = _split(config, spec)
     if config.shots:
         raise UserError(f"suite {spec.name} takes no --shots (LawBench's one_shot split has its example built in)")

@@ -20,7 +20,7 @@ from harness.results.record import Record
 from harness.runner.card import base_protocol
 from harness.runner.config import METHODS, RunConfig
 from harness.runner.items import prepare, prepare_generation
-from harness.scoring.mc import aggregate, predict
+from harness.scoring.mc import aggregate, predict, unscored
 from harness.scoring.metrics import get_metric, score_outputs, score_text
 from harness.scoring.summary import generation_scores
 from harness.suite.items import GenItem
@@ -42,6 +42,8 @@ class Method:
     name: str
     ids: list[str]  # question ids, in the suite's order
     subjects: list[str]
+    answered: bool = True  # False on a split without answers: records keep gold None, scores say "no gold"
+    split: str = ""
 
     def __init__(self, config: RunConfig, spec: SuiteSpec) -> None:
         self.config, self.spec = config, spec
@@ -59,9 +61,13 @@ class Method:
     def records(self, indices: list[int], outputs: list[Any]) -> list[Record]:
         raise NotImplementedError
 
+    def category_of(self) -> dict[str, str]:
+        return {s: self.spec.subjects.get(s, {}).get("category", "Other") for s in self.subjects}
+
     def aggregate(self, records: list[Record]) -> dict[str, Any]:
-        return aggregate(records, {s: self.spec.subjects.get(s, {}).get("category", "Other") for s in self.subjects},
-                         self.spec.subsets)
+        if not self.answered:
+            return unscored(records, self.category_of(), self.split)
+        return aggregate(records, self.category_of(), self.spec.subsets)
 
     def finished(self, scores: dict[str, Any], verbose: bool) -> None:
         """Anything to tell the user after the run (warnings about the outputs)."""
@@ -89,6 +95,7 @@ class LogprobMethod(Method):
         self.name = config.method
         self.prep = prepare(config)
         self.subjects = self.prep.subjects
+        self.answered, self.split = self.prep.answered, self.prep.split
         self.ids = [p.question.id for p in self.prep.prompts]
         self.conts = tuple(continuations(spec))
         self.letter_ids: dict[str, list[int]] | None = None
@@ -180,7 +187,7 @@ class LogprobMethod(Method):
         scored = score_text(item, fb.texts[0])
         present = {k: round(x, 6) for k, x in zip(self.spec.choices, fb.logprobs, strict=True) if x is not None}
         return Record(
-            id=q.id, subject=q.subject, gold=q.answer, pred=scored.extracted, correct=scored.correct,
+            id=q.id, subject=q.subject, gold=q.answer, pred=scored.extracted, correct=scored.correct and q.answer is not None,
             logprobs=present or None, method=self.name, question=q.question, options=q.options,
             output=fb.texts[0], extracted=scored.extracted,
             values={"letters_present": len(present), "fallback": "generate"},
@@ -213,6 +220,7 @@ class GenerateMethod(Method):
         plan = prepare_generation(config, spec)
         self.plan = plan
         self.items, self.subjects = plan.items, plan.subjects
+        self.answered, self.split = plan.answered, plan.split
         self.ids = [i.id for i in plan.items]
         for metric in dict.fromkeys(i.metric for i in self.items):  # a misspelt metric fails now, not after the model ran
             get_metric(metric, f"suite {spec.name}: ")
@@ -267,7 +275,8 @@ class GenerateMethod(Method):
         items = [self.items[i] for i in indices]
         scored = score_outputs(items, outputs, {"timeout": self.config.code_timeout})
         return [
-            Record(id=it.id, subject=it.subject, gold=it.gold, correct=s.correct, method=self.name,
+            Record(id=it.id, subject=it.subject, gold=it.gold if self.answered else None,
+                   correct=s.correct and self.answered, method=self.name,
                    options=it.options if any(it.options.values()) else None, output=o[0],
                    outputs=o if self.params.n > 1 else None, extracted=s.extracted, score=s.score,
                    metric=it.metric, values=s.values)
@@ -275,11 +284,12 @@ class GenerateMethod(Method):
         ]
 
     def aggregate(self, records: list[Record]) -> dict[str, Any]:
-        category_of = {s: self.spec.subjects.get(s, {}).get("category", "Other") for s in self.subjects}
-        return generation_scores(records, category_of, self.spec.subsets, self.params.n)
+        if not self.answered:
+            return unscored(records, self.category_of(), self.split)
+        return generation_scores(records, self.category_of(), self.spec.subsets, self.params.n)
 
     def finished(self, scores: dict[str, Any], verbose: bool) -> None:
-        rate = scores["overall"]["extraction_rate"]
+        rate = scores["overall"].get("extraction_rate", 1)
         if verbose and rate < 1:
             print(f"harness: answers found in {rate:.0%} of outputs", file=sys.stderr)
 

@@ -1,5 +1,8 @@
 """Multiple-choice scoring: predictions from option log-probabilities, and aggregate accuracies.
 
+A run on a split without answers (C-Eval test) has no accuracy: `unscored` gives its counts and says
+"no gold" in `scores["no_gold"]`, so no reader mistakes it for a score of 0.
+
 Accuracy is reported per subject, per category (and named subset), and overall both *micro*
 (every question weighs the same) and *macro* (mean of subject accuracies), each with a 95%
 interval: Wilson for micro, normal for the macro mean.
@@ -65,4 +68,27 @@ def aggregate(
         "categories": categories,
         "subsets": subset_scores,
         "subjects": subjects,
+    }
+
+
+def unscored(records: Iterable[Record], category_of: dict[str, str], split: str) -> dict[str, Any]:
+    """The scores of a run on a split without answers: question counts per subject, category and
+    overall, accuracies None, and `no_gold` saying why (and what to do with the predictions)."""
+    counts: dict[str, int] = {}
+    for rec in records:
+        counts[rec.subject] = counts.get(rec.subject, 0) + 1
+
+    def group(members: list[str]) -> dict[str, Any]:
+        return {"micro": {"acc": None, "n": sum(counts[s] for s in members), "correct": None, "ci95": None},
+                "macro": {"acc": None, "subjects": len(members), "ci95": None}}
+
+    cats = dict.fromkeys(category_of.get(s, "Other") for s in counts)
+    return {
+        "no_gold": f"split '{split}' has no answers: these are predictions only, scored by whoever holds the answers "
+                   "(C-Eval test: `harness export --format ceval-submission`)",
+        "overall": group(list(counts)),
+        "categories": {c: group([s for s in counts if category_of.get(s, "Other") == c]) for c in cats},
+        "subsets": {},
+        "subjects": {s: {"acc": None, "n": n, "correct": None, "ci95": None, "category": category_of.get(s, "Other")}
+                     for s, n in counts.items()},
     }

@@ -74,7 +74,7 @@ def _column_map(spec: SuiteSpec) -> dict[str, str]:
 
 
 def _normalise(
-    spec: SuiteSpec, subject: str, split: str, rows: Iterable[tuple[int, dict]], where: str, need_answer: bool
+    spec: SuiteSpec, subject: str, split: str, rows: Iterable[tuple[int, dict]], where: str, need_answer: bool | None
 ) -> list[Question]:
     mapping = _column_map(spec)
     letters = spec.choices
@@ -92,11 +92,12 @@ def _normalise(
                 raise UserError(f"{where}: missing column(s) {', '.join(repr(m) for m in missing)} (found: {found}){hint}")
             checked = True
         answer = None
-        if need_answer:
-            answer = str(row[mapping["answer"]]).strip().upper()
-            if not answer or any(ch not in letters for ch in answer):
+        answer_col = mapping.get("answer")
+        if need_answer is not False and answer_col in row:
+            answer = str(row[answer_col]).strip().upper() or None
+            if (answer is None and need_answer) or any(ch not in letters for ch in answer or ""):
                 raise UserError(
-                    f"{where}:{line}: answer {row[mapping['answer']]!r} is not one of {', '.join(letters)}"
+                    f"{where}:{line}: answer {row[answer_col]!r} is not one of {', '.join(letters)}"
                 )
         id_col = mapping.get("id")
         row_id = str(row[id_col]) if id_col is not None and id_col in row else str(len(questions))
@@ -112,7 +113,7 @@ def _normalise(
     return questions
 
 
-def _load_local(spec: SuiteSpec, root: Path, subject: str, split: str, need_answer: bool) -> list[Question]:
+def _load_local(spec: SuiteSpec, root: Path, subject: str, split: str, need_answer: bool | None) -> list[Question]:
     assert spec.local is not None
     path = root / spec.local.pattern.format(split=split, subject=subject)
     if not path.is_file():
@@ -152,9 +153,13 @@ def _hub_rows(spec: SuiteSpec, subject: str, split: str) -> list[tuple[int, dict
 
 
 def load_questions(
-    spec: SuiteSpec, subject: str, split: str, data_dir: Path | None, need_answer: bool = True
+    spec: SuiteSpec, subject: str, split: str, data_dir: Path | None, need_answer: bool | None = True
 ) -> list[Question]:
-    """One subject's questions of one split, from `data_dir` (release layout), the suite's own data, or the hub."""
+    """One subject's questions of one split, from `data_dir` (release layout), the suite's own data, or the hub.
+
+    need_answer: True, every question must have a valid answer; None, answers are read where given (a
+    split without answers, such as C-Eval's test split, has no answer column or empty ones: answer None);
+    False, answers are not read."""
     root = data_dir or spec.data_dir
     if root is not None:
         if not root.is_dir():
