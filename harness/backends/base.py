@@ -77,6 +77,7 @@ class Backend(ABC):
     """Computes log-probabilities or text; knows nothing about suites, records or scoring."""
 
     name: str = "base"
+    remote: bool = False  # True: the model is served elsewhere and asked for by name (registry.resolve_served)
 
     @abstractmethod
     def describe(self) -> dict[str, Any]:

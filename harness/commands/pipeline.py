@@ -1,13 +1,17 @@
 """`harness pipeline`: evaluate the base, fine-tune, evaluate the variant, compare — resumable.
+With --serve it then puts the better of the two in use: `harness serve` on a loopback port and a
+short smoke suite run against it through `--backend openai` (harness/serve/smoke.py).
 
 Each step writes its own folder under --output, and that folder is its checkpoint: a finished run
-(results.json) or adapter (manifest.json) is kept, an interrupted run resumes where it stopped.
+(results.json), adapter (manifest.json) or smoke test (serve.json) is kept, an interrupted run
+resumes where it stopped.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from harness.errors import UserError
@@ -33,6 +37,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-steps", type=int, help="fine-tune for N optimiser steps (overrides the recipe)")
     p.add_argument("--device", default="auto", help="cpu, cuda, … (default: cuda when available)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--serve", action="store_true", help="then serve the better model (harness serve, loopback, a fresh key) "
+                   "and run a short smoke suite against it through --backend openai")
+    p.add_argument("--serve-limit", type=int, default=5, help="--serve: questions per subject in the smoke suite (default 5)")
+    p.add_argument("--serve-engine", default="auto", choices=("auto", "vllm", "hf"), help="--serve: harness serve --engine")
+    p.add_argument("--serve-top-logprobs", type=int, default=20, help="--serve: log-probs per answer to ask for (default 20)")
     p.set_defaults(handler=handle)
 
 
@@ -86,4 +95,31 @@ def handle(args: argparse.Namespace) -> int:
         raise UserError(f"{exc} — rerun with --chat-template only where both models share the trained template") from None
     print_comparison(result)
     write_comparison(result, out / "compare.json")
+    if args.serve:
+        serve_better(args, out, variant, result.overall.delta, common, progress)
     return 0
+
+
+def serve_better(args: argparse.Namespace, out: Path, variant: str, delta: float, common: dict, progress: bool) -> None:
+    """Serve the variant if it beat the base (else the base) and smoke-test it over HTTP; serve.json records it."""
+    from harness.serve.smoke import smoke_test
+
+    done = out / "serve.json"
+    if done.is_file():
+        print(f"[serve] done already: {done}")
+        return
+    better, folder = (variant, out / "variant") if delta > 0 else (args.model, out / "base")
+    which = "the variant" if delta > 0 else "the base (the variant did not beat it)"
+    print(f"[serve] serving {which}: {better}; smoke suite of {args.serve_limit} questions per subject over HTTP")
+    summary = smoke_test(better, folder, out / "served", common, args.serve_limit, args.serve_engine, args.device,
+                         args.serve_top_logprobs, progress)
+    agree = summary["agreement_with_local_run"]
+    print(f"[serve] {summary['scores']['overall']['micro']['n']} questions answered by the server "
+          f"(accuracy {summary['scores']['overall']['micro']['acc']:.1%}); same answer as the local run on "
+          f"{agree['agree']} of {agree['compared']} scored from all letters' log-probs; server exit code "
+          f"{summary['server_exit_code']}")
+    if agree["compared"] and agree["agree"] < agree["compared"]:
+        print("[serve] warning: the served model answers differently from the evaluated one on some questions",
+              file=sys.stderr)
+    done.write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
+    print(f"serve it yourself: harness serve --model {better}")

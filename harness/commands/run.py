@@ -17,7 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--subjects", help="comma-separated subjects, categories or subsets (e.g. hard)")
     p.add_argument("--limit", type=int, help="score only the first N questions of each subject")
     p.add_argument("--method", default="letter", choices=METHODS, help="letter: next-token log-probs of A-D (default); choice: each option's log-likelihood as lm-eval computes it; generate: generate text and read the answer from it (always so for law, medicine, code)")
-    p.add_argument("--backend", default="hf", help="hf (transformers) or vllm")
+    p.add_argument("--backend", default="hf", help="hf (transformers), vllm, or openai (any OpenAI-compatible server or API)")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 … (default: cuda when available)")
     p.add_argument("--dtype", default="auto", help="auto, float32, bfloat16, float16 (auto: bf16 on GPU, fp32 on CPU)")
     p.add_argument("--batch-size", type=int, default=16, help="sequences per forward pass")
@@ -33,6 +33,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-model-len", type=int, help="vllm: context length to allocate (default: the model's)")
     p.add_argument("--overwrite", action="store_true", help="replace a different run already in --output")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    a = p.add_argument_group("API models and servers (--backend openai; catalogue API entries bring their own URL)")
+    a.add_argument("--base-url", help="the server's OpenAI-compatible root, e.g. http://127.0.0.1:8000/v1")
+    a.add_argument("--api-key-env", metavar="VAR", help="environment variable holding the API key (never stored)")
+    a.add_argument("--api-model", help="model name to ask the server for (default: the catalogue's, else --model)")
+    a.add_argument("--concurrency", type=int, help="requests in flight at most (default 8; halved on HTTP 429)")
+    a.add_argument("--request-timeout", type=float, help="seconds to wait for an answer before retrying (default 60)")
+    a.add_argument("--max-retries", type=int, help="retries of a failed request (default 6; backoff up to 30 s)")
+    a.add_argument("--top-logprobs", type=int, help="log-probs per position to ask for (default 20)")
     g = p.add_argument_group("generation (--method generate; law, medicine, code)")
     g.add_argument("--max-new-tokens", type=int, help="tokens to generate per answer (default: the suite's, else 512)")
     g.add_argument("--samples", type=int, default=1, help="completions per question (code: pass@k needs n >= k)")
@@ -54,6 +62,24 @@ def _vllm_options(args: argparse.Namespace) -> dict:
     if given and args.backend != "vllm":
         raise UserError(f"--{next(iter(given)).replace('_', '-')} applies to --backend vllm only")
     return given
+
+
+API_OPTIONS = ("base_url", "api_key_env", "api_model", "concurrency", "request_timeout", "max_retries", "top_logprobs")
+
+
+def _api_options(args: argparse.Namespace, output: Path) -> dict:
+    """--backend openai's options; its response cache lives in the run folder (emptied by --overwrite)."""
+    from harness.errors import UserError
+
+    given = {n: getattr(args, n) for n in API_OPTIONS if getattr(args, n) is not None}
+    if args.backend != "openai":
+        if given:
+            raise UserError(f"--{next(iter(given)).replace('_', '-')} applies to --backend openai only")
+        return {}
+    cache = output / "api-responses.jsonl"
+    if args.overwrite:
+        cache.unlink(missing_ok=True)
+    return {**given, "response_cache": str(cache)}
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -87,7 +113,8 @@ def handle(args: argparse.Namespace) -> int:
         cot=args.cot,
         code_timeout=args.code_timeout,
         unsafe_exec=args.unsafe_exec,
-        backend_options={**_vllm_options(args), **({"trust_remote_code": True} if args.trust_remote_code else {})},
+        backend_options={**_vllm_options(args), **_api_options(args, output),
+                         **({"trust_remote_code": True} if args.trust_remote_code else {})},
     )
     results = execute(config, progress=not args.quiet)
     print_scores(results)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from harness.errors import UserError
 from harness.registry.catalogue import ModelEntry, load_catalogue
@@ -24,6 +25,7 @@ class ResolvedModel:
     trust_remote_code: bool = False
     chat_template: str | None = None  # a jinja template to use instead of the tokenizer's
     entry: ModelEntry | None = None
+    api: dict[str, Any] | None = None  # served elsewhere, by name: the catalogue's api block ({} for any server)
 
     @property
     def is_local(self) -> bool:
@@ -32,9 +34,10 @@ class ResolvedModel:
 
 def _from_entry(entry: ModelEntry, flavour: str | None, catalogue: dict[str, ModelEntry]) -> ResolvedModel:
     if entry.is_api:
+        key_env = entry.api.get("key_env")
         raise UserError(
-            f"model '{entry.key}' is API-only ({entry.api.get('provider')}); it cannot be scored by "
-            "log-probabilities: use --method generate"
+            f"model '{entry.key}' is API-only ({entry.api.get('provider')}): evaluate it with --backend openai"
+            + (f" (the key in ${key_env})" if key_env else "")
         )
     if entry.is_variant:
         base_key = entry.base
@@ -87,8 +90,30 @@ def _local_folder(path: Path) -> ResolvedModel:
     return ResolvedModel(name=path.name, path=str(path))
 
 
-def resolve_model(arg: str, revision: str | None = None) -> ResolvedModel:
-    """Resolve `arg`: a local folder, `KEY`, `KEY:chat`, a registered variant `BASE+NAME`, or a hub id."""
+def resolve_served(arg: str) -> ResolvedModel:
+    """What `--backend openai` asks a server for. A catalogue API entry brings its provider's base URL,
+    key variable and model name; anything `resolve_model` knows (folder, catalogue key, variant) is
+    asked for under its resolved name — the name `harness serve` gives it — and keeps its identity
+    (a local folder's fingerprint); any other name is sent to the server as it is."""
+    catalogue = load_catalogue()
+    key, _, _flavour = arg.partition(":")
+    entry = catalogue.get(key)
+    if entry is not None and entry.is_api:
+        return ResolvedModel(name=entry.key, path=str(entry.api.get("model_name") or entry.key), entry=entry,
+                             api=dict(entry.api))
+    if Path(arg).expanduser().exists():  # a folder must be a model or an adapter: say so if it is not
+        return replace(resolve_model(arg), api={})
+    try:
+        return replace(resolve_model(arg), api={})
+    except UserError:
+        return ResolvedModel(name=arg, path=arg, api={})
+
+
+def resolve_model(arg: str, revision: str | None = None, served: bool = False) -> ResolvedModel:
+    """Resolve `arg`: a local folder, `KEY`, `KEY:chat`, a registered variant `BASE+NAME`, or a hub id.
+    With `served`, the model is asked for by name on a server (see `resolve_served`)."""
+    if served:
+        return resolve_served(arg)
     path = Path(arg).expanduser()
     if path.exists():
         if not path.is_dir():

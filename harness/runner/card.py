@@ -59,5 +59,6 @@ def build_card(
         "finished_at": now(),
         "seconds": round(time.time() - started, 3),
         "tokens": {"prompt": stats.prompt_tokens, "computed": stats.computed_tokens},
+        **stats.extra,  # a backend's own accounting (the openai backend: requests, retries, cost)
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()},
     }

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from harness.errors import UserError
 from harness.runner.config import METHODS, RunConfig
-from harness.runner.methods import GenerateMethod, LogprobMethod, Method
+from harness.runner.generate import GenerateMethod
+from harness.runner.logprob import LogprobMethod
+from harness.runner.methods import Method
 from harness.runner.score import ScoreMethod
 from harness.suite.spec import SuiteSpec
 

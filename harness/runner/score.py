@@ -22,8 +22,8 @@ from harness.errors import UserError
 from harness.registry import ResolvedModel
 from harness.runner.card import base_protocol
 from harness.runner.config import RunConfig
+from harness.runner.generate import GenerateMethod
 from harness.runner.items import prepare_generation
-from harness.runner.methods import GenerateMethod
 from harness.suite.spec import SuiteSpec
 
 SHOWN = 20  # problems of one kind printed before "… and N more"

@@ -75,20 +75,17 @@ def shard_folder(output: Path, shard: Shard) -> Path:
 
 
 def _digest(config: SweepConfig, model: str, suite: SuiteOptions, shards: int) -> str:
-    from harness.registry import resolve_model
     from harness.registry.identity import model_identity
+    from harness.runner.methods import resolve_run_model
 
-    identity = model_identity(resolve_model(model, config.run.get("revision")))
+    identity = model_identity(resolve_run_model(config.run_config(model, suite, Path(os.devnull), None)))
     run = {k: v for k, v in sorted(config.run.items())}
     return digest([repr(sorted(identity.items())), repr(sorted(suite.as_dict().items())), suite.name, repr(run),
                    str(shards), f"tp{max(1, int(config.gpus_per_shard or 0))}"])  # launcher-free: resume anywhere
 
 
-def _counter(model: str, revision: str | None):
+def _counter(resolved):
     """(count function, "tokens"), or len and "characters" when no tokenizer loads from a local folder."""
-    from harness.registry import resolve_model
-
-    resolved = resolve_model(model, revision)
     if resolved.is_local:
         try:
             from transformers import AutoTokenizer
@@ -103,7 +100,8 @@ def _counter(model: str, revision: str | None):
 def subject_weights(config: SweepConfig, model: str, suite: SuiteOptions) -> tuple[dict[str, tuple[int, int]], str]:
     """subject → (questions, weight) in the suite's order, and the unit of the weights. Loads the data
     and renders the prompts (no model)."""
-    from harness.runner.methods import GenerateMethod, make_method
+    from harness.runner.choose import make_method
+    from harness.runner.generate import GenerateMethod
     from harness.suite import load_suite
 
     full = config.run_config(model, suite, Path(os.devnull), None)
@@ -114,7 +112,9 @@ def subject_weights(config: SweepConfig, model: str, suite: SuiteOptions) -> tup
     else:
         texts = [(p.question.subject, p.context) for p in method.prep.prompts]
         decode = 0
-    count, unit = _counter(model, full.revision)
+    from harness.runner.methods import resolve_run_model
+
+    count, unit = _counter(resolve_run_model(full))
     by_subject: dict[str, list[str]] = {}
     for subject, text in texts:
         by_subject.setdefault(subject, []).append(text)

@@ -107,10 +107,10 @@ class ShardWorker:
 
     def _open(self, config: RunConfig) -> Any:
         if self.backend is None:
-            from harness.registry import resolve_model
             from harness.runner import open_backend
+            from harness.runner.methods import resolve_run_model
 
-            self.backend = open_backend(config, resolve_model(config.model, config.revision))
+            self.backend = open_backend(config, resolve_run_model(config))
         return self.backend
 
     def run(self, job: Job) -> dict[str, Any]:
