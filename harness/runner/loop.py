@@ -13,11 +13,12 @@ from typing import Any
 
 from harness.backends import make_backend
 from harness.backends.base import Backend
+from harness.errors import UserError
 from harness.registry import ResolvedModel, resolve_model
 from harness.registry.identity import model_identity
 from harness.results.record import Record
-from harness.results.store import RunStore
-from harness.runner.card import build_card, now, run_key
+from harness.results.store import RunStore, check_writable
+from harness.runner.card import build_card, now, run_key, run_settings
 from harness.runner.config import RunConfig
 from harness.runner.methods import make_method
 from harness.runner.progress import Progress
@@ -36,8 +37,11 @@ def open_backend(config: RunConfig, model: ResolvedModel) -> Backend:
 
 def execute(config: RunConfig, progress: bool = True) -> dict[str, Any]:
     """Run (or resume) one suite on one model and return the results written to `config.output`."""
+    if config.batch_size < 1:
+        raise UserError("--batch-size must be at least 1")
     spec = load_suite(config.suite)
     method = make_method(config, spec)  # loads and checks the data before any model is loaded
+    check_writable(config.output)  # an unwritable --output fails now, not after the model loaded
     model = resolve_model(config.model, config.revision)
     started = time.time()
     backend = open_backend(config, model)
@@ -46,8 +50,9 @@ def execute(config: RunConfig, progress: bool = True) -> dict[str, Any]:
         protocol = method.protocol()
         identity = model_identity(model)
         backend_info = backend.describe()
-        key = run_key(protocol, identity, backend_info)
-        store = RunStore(config.output, key, overwrite=config.overwrite)
+        settings = run_settings(protocol, identity, backend_info)
+        key = run_key(settings)
+        store = RunStore(config.output, key, settings, overwrite=config.overwrite)
         done = store.begin({"suite": spec.name, "model": model.name, "started_at": now()})
         finished: dict[int, Record] = {i: done[qid] for i, qid in enumerate(method.ids) if qid in done}
         label = f"{spec.name} · {model.name}" + (" · generate" if method.name == "generate" else "")
