@@ -57,6 +57,12 @@ def _jsonl_rows(path: Path) -> Iterable[tuple[int, dict]]:
         yield number, row
 
 
+def _text(value: Any) -> str:
+    """A field's text with every newline as "\\n": a file saved with Windows line ends (CRLF, also inside
+    quoted multi-line fields) gives the same prompts, data hash and protocol as the same file with LF."""
+    return str(value).replace("\r\n", "\n").replace("\r", "\n")
+
+
 def _column_map(spec: SuiteSpec) -> dict[str, str]:
     """Our field name -> the file's column name."""
     columns = spec.local.columns if spec.local else {}
@@ -98,8 +104,8 @@ def _normalise(
             Question(
                 id=f"{subject}/{split}/{row_id}",
                 subject=subject,
-                question=str(row[mapping["question"]]),
-                options={letter: str(row[mapping.get(letter, letter)]) for letter in letters},
+                question=_text(row[mapping["question"]]),
+                options={letter: _text(row[mapping.get(letter, letter)]) for letter in letters},
                 answer=answer,
             )
         )
