@@ -76,8 +76,6 @@ def test_run_checks_the_adapter_against_its_manifest(tiny_model, inputs, tmp_pat
     adapter, second = tmp_path / "adapter", tmp_path / "second"
     assert _finetune(tiny_model, data, recipe, adapter) == 0
     assert _finetune(tiny_model, data, other, second) == 0
-    manifest = json.loads((adapter / "manifest.json").read_text(encoding="utf-8"))
-    assert set(manifest["adapter_files"]) >= {"adapter_model.safetensors", "adapter_config.json"}
     assert main(_run(adapter, tmp_path / "ok")) == 0
     capsys.readouterr()
     # other (valid) weights beside the old manifest: what an interrupted retrain used to leave
@@ -86,6 +84,8 @@ def test_run_checks_the_adapter_against_its_manifest(tiny_model, inputs, tmp_pat
     err = capsys.readouterr().err
     assert f"{adapter / 'adapter_model.safetensors'} is not the file manifest.json describes" in err
     assert "Traceback" not in err and not (tmp_path / "r1" / "results.json").exists()
+    manifest = json.loads((adapter / "manifest.json").read_text(encoding="utf-8"))
+    assert set(manifest["adapter_files"]) >= {"adapter_model.safetensors", "adapter_config.json"}
     # an adapter made elsewhere (no manifest) is scored, with a warning saying so
     (adapter / "manifest.json").unlink()
     assert main(_run(adapter, tmp_path / "r2")) == 0
@@ -123,6 +123,7 @@ def test_kill_9_during_retrain_keeps_the_old_adapter(tiny_model, inputs, tmp_pat
     while time.time() < deadline and proc.poll() is None and not checkpoint_written():
         time.sleep(0.05)
     written = checkpoint_written()
+    assert proc.poll() is None, f"the fine-tune ended (exit {proc.returncode}) before it could be killed"
     time.sleep(0.5)  # let the checkpoint be mid-way or done: either must leave the old adapter whole
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
