@@ -3,8 +3,10 @@
 A baseline is a folder a team can commit to its repository: `baseline.json` (what was saved, from
 where, when) beside the run's `results.json` and a trimmed `records.jsonl` (one run), or one such
 pair per suite in subfolders (a set of runs). Records keep what the paired test needs (`id`,
-`subject`, `gold`, `pred`, `correct`, `method`); question text and options are dropped so that benchmark text
-does not end up in public repositories, where it would leak into future training data.
+`subject`, `gold`, `pred`, `correct`, `method`) and the evidence every reader checks them against
+(`logprobs`; `extracted`, `score`, `metric` and per-sample pass results for generation); question
+text, options and raw outputs are dropped so that benchmark text does not end up in public
+repositories, where it would leak into future training data.
 
 Baselines saved by name live in `harness_home()/baselines/NAME`. Anywhere a run is expected, the
 gate accepts a run folder, a folder of run folders, a baseline folder or a saved baseline's name.
@@ -23,6 +25,7 @@ import harness
 from harness.errors import UserError
 from harness.resources import harness_home
 from harness.results.discover import load_runs_by_suite
+from harness.results.evidence import sha256
 from harness.results.record import Record
 from harness.results.run import Run
 from harness.results.store import RECORDS, RESULTS, records_text, write_atomic
@@ -87,11 +90,18 @@ def save(run_path: Path, name: str, parent: Path | None = None, overwrite: bool 
 
 
 def _write_run(folder: Path, run: Run) -> None:
-    """The run's results and its records trimmed to what the paired test needs (no question text)."""
-    records = [Record(id=r.id, subject=r.subject, gold=r.gold, correct=r.correct, pred=r.pred, method=r.method)
+    """The run's results and its records trimmed to what the paired test and the evidence checks need
+    (no question text, options or raw outputs), tied to the run's key, with results.json's digest
+    updated to the trimmed file and the trimming noted."""
+    records = [Record(id=r.id, subject=r.subject, gold=r.gold, correct=r.correct, pred=r.pred, logprobs=r.logprobs,
+                      method=r.method, extracted=r.extracted, score=r.score, metric=r.metric, values={k: v for k, v in r.values.items() if k == "passed"})
                for r in run.records]
-    write_atomic(folder / RECORDS, records_text(records))
-    write_atomic(folder / RESULTS, json.dumps(run.results, ensure_ascii=False, indent=2) + "\n")
+    key = run.results.get("run_key")
+    text = records_text(records, key if isinstance(key, str) else None)
+    results = {**run.results, "records_sha256": sha256(text.encode("utf-8")),
+               "records_trimmed": "baseline: question text, options and outputs left out"}
+    write_atomic(folder / RECORDS, text)
+    write_atomic(folder / RESULTS, json.dumps(results, ensure_ascii=False, indent=2) + "\n")
 
 
 def list_saved(parent: Path | None = None) -> list[dict[str, Any]]:

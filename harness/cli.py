@@ -1,6 +1,13 @@
 """The `harness` command. Each subcommand lives in `harness/commands/<name>.py` and exposes
-`register(subparsers)`; its handler returns an exit code. A `UserError` anywhere becomes one
-line on stderr and exit code 2."""
+`register(subparsers)`; its handler returns an exit code.
+
+Exit codes (scripts and CI rely on them; `harness gate` documents 1 as "regression"):
+  0  done (gate: pass or warn)      1  gate: a significant regression
+  2  unusable input: a `UserError`, or a file the user gave that cannot be read or written
+     (an OSError naming a file) — one line on stderr, no traceback
+  3  a bug in harness: the traceback is printed, and the exit code is never mistaken for 1
+  130 interrupted
+With -v the traceback is shown for every error, and the exit code stays the same."""
 
 from __future__ import annotations
 
@@ -8,10 +15,12 @@ import argparse
 import importlib
 import os
 import sys
+import traceback
 
 from harness import __version__
 from harness.errors import UserError
 
+INTERNAL = 3  # exit code of a bug in harness (see the module docstring)
 COMMANDS = [
     "run",
     "score",
@@ -60,13 +69,30 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.handler(args) or 0)
     except UserError as exc:
-        if args.verbose:
-            raise
-        print(f"harness: error: {exc}", file=sys.stderr)
-        return exc.exit_code
+        return _error(str(exc), exc.exit_code, args.verbose)
     except KeyboardInterrupt:
         print("harness: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
+    except OSError as exc:
+        if not exc.filename:  # not about a file the user controls: a bug, shown as one
+            return _internal(args.verbose)
+        return _error(f"{exc.filename}: {exc.strerror or exc}", 2, args.verbose)
+    except Exception:  # noqa: BLE001 - every other failure is ours: never exit 1 (the gate's "regression")
+        return _internal(args.verbose)
+
+
+def _error(message: str, code: int, verbose: bool) -> int:
+    if verbose:
+        traceback.print_exc()
+    print(f"harness: error: {message}", file=sys.stderr)
+    return code
+
+
+def _internal(verbose: bool) -> int:
+    traceback.print_exc()
+    print("harness: internal error (a bug in harness, not in your input); please report it with the traceback above",
+          file=sys.stderr)
+    return INTERNAL
 
 
 if __name__ == "__main__":

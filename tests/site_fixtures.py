@@ -3,6 +3,7 @@ runs derived from them (a variant, a hostile model name, many models) written th
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import shutil
@@ -37,7 +38,10 @@ def derive_run(
     for i, rec in enumerate(records):
         if flip and flip(i, rec):
             letters = sorted(rec["logprobs"])
-            rec["pred"] = rec["gold"] if not rec["correct"] else next(x for x in letters if x != rec["gold"])
+            new = rec["gold"] if not rec["correct"] else next(x for x in letters if x != rec["gold"])
+            logprobs = rec["logprobs"]  # swap, so that the new answer is the argmax as in a real run
+            logprobs[new], logprobs[rec["pred"]] = logprobs[rec["pred"]], logprobs[new]
+            rec["pred"] = new
             rec["correct"] = rec["pred"] == rec["gold"]
         if records_edit:
             records_edit(rec)
@@ -46,8 +50,10 @@ def derive_run(
     results["model"] = name
     results["card"]["model"] = {**results["card"]["model"], "name": name, **(model_card or {})}
     results["run_key"] = f"derived-{name}"
+    text = "".join(json.dumps({**r, "run_key": results["run_key"]}, ensure_ascii=False) + "\n" for r in records)
+    results["records_sha256"] = hashlib.sha256(text.encode("utf-8")).hexdigest()
     dest.mkdir(parents=True, exist_ok=True)
-    (dest / "records.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
+    (dest / "records.jsonl").write_text(text, encoding="utf-8")
     (dest / "results.json").write_text(json.dumps(results, ensure_ascii=False, indent=2), encoding="utf-8")
     return dest
 

@@ -24,6 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=float, help="epochs (overrides the recipe)")
     p.add_argument("--max-samples", type=int, help="use at most N records (overrides the recipe)")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 … (default: cuda when available)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an adapter already in --output (refused otherwise; the new one appears only when complete)")
     p.add_argument("--no-register", action="store_true", help="do not register the variant")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=handle)
@@ -49,7 +51,7 @@ def handle(args: argparse.Namespace) -> int:
         raise UserError(f"variant name '{name}' may not contain '+', '/' or ':'")
     output = args.output or Path("adapters-out") / f"{Path(args.model).name}+{name}"
     manifest = finetune(args.model, args.data, recipe, output, name=name, device=args.device,
-                        progress=not args.quiet, register=not args.no_register)
+                        progress=not args.quiet, register=not args.no_register, overwrite=args.overwrite)
     losses = manifest["losses"]
     best = losses["best_eval"]
     print(f"adapter: {output}  manifest: {output / 'manifest.json'}")

@@ -16,7 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="compare a candidate run with a baseline; exit 1 on a significant regression",
         description="Paired comparison of a candidate run with a baseline (exact McNemar test, Holm "
         "correction). Exit 0: pass (or warn); 1: a drop larger than --max-drop and significant; "
-        "2: unusable input (different protocol or questions, missing files).",
+        "2: unusable input (different protocol or questions, missing, damaged or edited files); "
+        "3: a bug in harness (with its traceback). A crash never exits 1.",
     )
     p.add_argument("--baseline", required=True, help="run folder, folder of runs, baseline folder or saved baseline NAME")
     p.add_argument("--candidate", required=True, help="run folder or folder of runs to check")

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import UserError
+from harness.results.jsonl import read_json_lines, read_text
 
 Messages = list[dict[str, str]]
 _SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
@@ -30,17 +31,9 @@ def read_records(path: Path) -> list[Any]:
     """Records of a JSON array file or a JSONL file (one JSON object a line)."""
     if not path.is_file():
         raise UserError(f"training data not found: {path}")
-    text = path.read_text(encoding="utf-8")
-    if path.suffix == ".jsonl":
-        records = []
-        for n, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise UserError(f"{path}: line {n} is not valid JSON ({exc.msg})") from None
-        return records
+    if path.suffix == ".jsonl":  # split on "\n" only: U+0085 or U+2028 inside a string is text, not a line end
+        return [value for _, value in read_json_lines(path)]
+    text = read_text(path)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

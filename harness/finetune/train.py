@@ -12,6 +12,7 @@ import json
 import math
 import platform
 import random
+import sys
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,11 +24,12 @@ import yaml
 import harness
 from harness.errors import UserError
 from harness.finetune.data import Messages, file_sha256, load_examples
+from harness.finetune.output import check_output, commit, staging_folder
 from harness.finetune.recipe import Recipe, template_text
 from harness.registry import resolve_model
+from harness.registry.adapter import MANIFEST
 from harness.registry.catalogue import clear_cache, variants_dir
 
-MANIFEST = "manifest.json"
 TEMPLATE_FILE = "chat_template.jinja"
 
 
@@ -137,6 +139,16 @@ def _device(device: str) -> str:
     return device
 
 
+def _cutoff(cutoff_len: int, model: Any) -> int:
+    """The recipe's cutoff_len, clamped (with a warning) to the positions the model has."""
+    positions = getattr(model.config, "max_position_embeddings", None)
+    if isinstance(positions, int) and positions > 0 and cutoff_len > positions:
+        print(f"harness: warning: cutoff_len {cutoff_len} is beyond the model's {positions} positions "
+              f"(max_position_embeddings); training with cutoff_len {positions}", file=sys.stderr)
+        return positions
+    return cutoff_len
+
+
 def variant_key(base_arg: str, name: str) -> str | None:
     """`BASE+NAME` for a catalogue key or a local base folder (its folder name); None for hub ids."""
     resolved = resolve_model(base_arg)
@@ -174,8 +186,11 @@ def finetune(
     device: str = "auto",
     progress: bool = True,
     register: bool = True,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
-    """Train a LoRA adapter of `model_arg` on `data` into `output`; returns the manifest."""
+    """Train a LoRA adapter of `model_arg` on `data` into `output` (atomically: see
+    harness/finetune/output.py; an existing adapter there is replaced only with `overwrite`);
+    returns the manifest."""
     import torch
     import transformers
     from peft import LoraConfig, get_peft_model
@@ -191,6 +206,7 @@ def finetune(
         if not device.startswith("cuda"):
             raise UserError("QLoRA (quantization: 4bit) needs a CUDA device")
     examples, fmt = load_examples(Path(data))
+    check_output(output, overwrite)  # refuse now, before the model loads
     random.seed(recipe.seed)
     torch.manual_seed(recipe.seed)
     rng = random.Random(recipe.seed)
@@ -214,14 +230,15 @@ def finetune(
     except OSError as exc:
         raise UserError(f"could not load model '{base.path}': {str(exc).splitlines()[0]}") from None
     template = template_text(recipe, tokenizer)
+    cutoff = _cutoff(recipe.cutoff_len, model)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
 
-    encoded: list[Encoded | None] = [encode(examples[i], tokenizer, template, recipe.cutoff_len) for i in order]
+    encoded: list[Encoded | None] = [encode(examples[i], tokenizer, template, cutoff) for i in order]
     dropped = sum(e is None for e in encoded)
     eval_items = [e for e in encoded[:n_eval] if e is not None]
     train_items = [e for e in encoded[n_eval:] if e is not None]
     if not train_items:
-        raise UserError(f"no training example keeps a response token within cutoff_len {recipe.cutoff_len}")
+        raise UserError(f"no training example keeps a response token within cutoff_len {cutoff}")
 
     if recipe.quantization == "4bit":
         from peft import prepare_model_for_kbit_training
@@ -247,7 +264,7 @@ def finetune(
         recipe.scheduler, optimizer, num_warmup_steps=int(recipe.warmup_ratio * total_steps), num_training_steps=total_steps
     )
 
-    output.mkdir(parents=True, exist_ok=True)
+    tmp = staging_folder(output, overwrite)
     history: list[dict[str, Any]] = []
     best: dict[str, Any] = {}
     step, epoch, last_loss = 0, 0, float("nan")
@@ -260,7 +277,7 @@ def finetune(
         score = entry.get("eval_loss", last_loss)
         if not best or score < best["score"]:
             best.update(score=score, step=step, epoch=epoch, eval_loss=entry.get("eval_loss"))
-            model.save_pretrained(output)
+            model.save_pretrained(tmp)
 
     with _Progress(progress, total_steps, f"finetune · {recipe.name}") as bar:
         while step < total_steps:
@@ -295,8 +312,8 @@ def finetune(
             checkpoint()
             bar.update(step, last_loss, best.get("eval_loss"))
 
-    (output / TEMPLATE_FILE).write_text(template, encoding="utf-8")
-    adapter_cfg = json.loads((output / "adapter_config.json").read_text(encoding="utf-8"))
+    (tmp / TEMPLATE_FILE).write_text(template, encoding="utf-8")
+    adapter_cfg = json.loads((tmp / "adapter_config.json").read_text(encoding="utf-8"))
 
     from harness.registry.identity import folder_fingerprint
 
@@ -317,6 +334,7 @@ def finetune(
         "data": {"path": str(Path(data).resolve()), "sha256": file_sha256(Path(data)), "format": fmt,
                  "records": len(examples), "train": len(train_items), "eval": len(eval_items), "dropped_by_cutoff": dropped},
         "recipe": recipe.as_dict(),
+        "cutoff_len": cutoff,
         "template": template,
         "peft_config": adapter_cfg,
         "seed": recipe.seed,
@@ -334,7 +352,7 @@ def finetune(
         "started_at": datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds"),
         "seconds": round(time.time() - started, 2),
     }
-    (output / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+    manifest = commit(tmp, output, manifest)  # the adapter appears at `output` only now, complete
     if key:
         register_variant(key, base_ref, output, template, recipe)
     return manifest

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from harness.errors import UserError
+from harness.registry.adapter import checked_adapter
 from harness.registry.catalogue import ModelEntry, load_catalogue
+from harness.results.jsonl import read_json
 
 _HF_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 
@@ -75,7 +76,8 @@ def _from_entry(entry: ModelEntry, flavour: str | None, catalogue: dict[str, Mod
 def _local_folder(path: Path) -> ResolvedModel:
     adapter_cfg = path / "adapter_config.json"
     if adapter_cfg.is_file():
-        base = json.loads(adapter_cfg.read_text(encoding="utf-8")).get("base_model_name_or_path")
+        config = read_json(adapter_cfg)
+        base = config.get("base_model_name_or_path") if isinstance(config, dict) else None
         if not base:
             raise UserError(f"{adapter_cfg}: no base_model_name_or_path")
         template = path / "chat_template.jinja"
@@ -134,4 +136,6 @@ def resolve_model(arg: str, revision: str | None = None, served: bool = False) -
             raise UserError(f"unknown model '{arg}': not a folder, catalogue key or Hugging Face id{hint}")
     if revision:
         resolved = ResolvedModel(**{**resolved.__dict__, "revision": revision})
+    if resolved.adapter and Path(resolved.adapter).is_dir():
+        checked_adapter(Path(resolved.adapter))  # unfinished or changed adapters are refused
     return resolved

@@ -45,7 +45,7 @@ def load_runs_by_suite(path: Path) -> dict[str, Run]:
     """The finished runs in `path`, by suite: a run folder, or a folder whose subfolders are runs (one per suite)."""
     if not path.exists():
         raise UserError(f"{path}: no such folder")
-    if (path / RESULTS).is_file() or path.name == RESULTS or not path.is_dir():
+    if (path / RESULTS).exists() or path.name == RESULTS or not path.is_dir():
         run = load_run(path)
         return {run.suite: run}
     if (path / SWEEP).is_file():  # a sweep's output: <model>/<suite>/ run folders
@@ -57,7 +57,7 @@ def load_runs_by_suite(path: Path) -> dict[str, Run]:
                             f"give one model's folder, e.g. {models[0]}")
     runs: dict[str, Run] = {}
     for child in sorted(p for p in path.iterdir() if p.is_dir()):
-        if not ((child / RESULTS).is_file() or (child / STATE).is_file()):
+        if not ((child / RESULTS).exists() or (child / STATE).exists()):
             continue
         run = load_run(child)
         if run.suite in runs:

@@ -3,6 +3,7 @@ and the run key that ties a run folder to its settings."""
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -31,10 +32,23 @@ def base_protocol(spec: SuiteSpec, split: str, shots: int, method: str, config: 
     }
 
 
-def run_key(protocol: dict[str, Any], identity: dict[str, Any], backend_info: dict[str, Any]) -> str:
-    """The settings a run folder's records belong to: protocol, model identity and engine."""
-    return digest([repr(sorted(protocol.items())), repr(sorted(identity.items())), backend_info["backend"],
-                   str(backend_info.get("dtype")), str(backend_info.get("batch_size"))])
+ENGINE_KEY = ("backend", "dtype")  # what of the engine can change results; batch size cannot
+
+
+def run_settings(protocol: dict[str, Any], identity: dict[str, Any], backend_info: dict[str, Any]) -> dict[str, Any]:
+    """The settings a run folder's records belong to, flat and named so that a refusal can say which
+    differ: the protocol, the model's identity and the engine (backend, dtype). Batch size, device and
+    prefix caching are left out on purpose: they change speed, not answers, and resuming with a
+    smaller batch is the usual fix after running out of memory."""
+    settings = {f"protocol.{k}": v for k, v in protocol.items()}
+    settings.update({f"model.{k}": v for k, v in identity.items()})
+    settings.update({f"engine.{k}": backend_info.get(k) for k in ENGINE_KEY})
+    return settings
+
+
+def run_key(settings: dict[str, Any]) -> str:
+    """A short digest of `run_settings`: the same settings give the same key."""
+    return digest([json.dumps(settings, sort_keys=True, ensure_ascii=False, default=str)])
 
 
 def build_card(

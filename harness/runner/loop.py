@@ -13,11 +13,12 @@ from typing import Any
 
 from harness.backends import make_backend
 from harness.backends.base import Backend
+from harness.errors import UserError
 from harness.registry import ResolvedModel
 from harness.registry.identity import model_identity
 from harness.results.record import Record
-from harness.results.store import RunStore
-from harness.runner.card import build_card, now, run_key
+from harness.results.store import RunStore, check_writable
+from harness.runner.card import build_card, now, run_key, run_settings
 from harness.runner.choose import make_method
 from harness.runner.config import RunConfig
 from harness.runner.progress import Progress
@@ -39,8 +40,11 @@ def execute(config: RunConfig, progress: bool = True, backend: Backend | None = 
 
     `backend`: one already open for `config.model` (a sweep worker keeps its model loaded across
     shards); it is left open, and its token counts start again from zero for this run's card."""
+    if config.batch_size < 1:
+        raise UserError("--batch-size must be at least 1")
     spec = load_suite(config.suite)
     method = make_method(config, spec)  # loads and checks the data before any model is loaded
+    check_writable(config.output)  # an unwritable --output fails now, not after the model loaded
     model = method.model()
     started = time.time()
     own = backend is None
@@ -53,8 +57,9 @@ def execute(config: RunConfig, progress: bool = True, backend: Backend | None = 
         protocol = method.protocol()
         identity = model_identity(model)
         backend_info = backend.describe()
-        key = run_key(protocol, identity, backend_info)
-        store = RunStore(config.output, key, overwrite=config.overwrite)
+        settings = run_settings(protocol, identity, backend_info)
+        key = run_key(settings)
+        store = RunStore(config.output, key, settings, overwrite=config.overwrite)
         done = store.begin({"suite": spec.name, "model": model.name, "started_at": now()})
         finished: dict[int, Record] = {i: done[qid] for i, qid in enumerate(method.ids) if qid in done}
         label = f"{spec.name} · {model.name}" + (f" · {method.name}" if method.name in ("generate", "score") else "")

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import UserError
+from harness.results.jsonl import json_lines
 from harness.suite.formats import make_item
 from harness.suite.items import GenItem
 from harness.suite.spec import SuiteSpec
@@ -42,7 +43,7 @@ def _read_records(path: Path) -> list[dict[str, Any]]:
         if stripped.startswith("["):
             rows = json.loads(stripped)
         else:
-            rows = [json.loads(line) for line in text.split("\n") if line.strip()]
+            rows = [value for _, value in json_lines(raw, str(path))]
     except json.JSONDecodeError as exc:
         raise UserError(f"{path}: not valid JSON or JSON Lines (line {exc.lineno}: {exc.msg})") from None
     if not all(isinstance(r, dict) for r in rows):

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from harness.errors import UserError
+from harness.results.jsonl import read_json_lines
 from harness.suite.spec import Question, SuiteSpec
 
 FIELDS = ("question", "A", "B", "C", "D", "answer")
@@ -51,16 +51,16 @@ def _csv_rows(path: Path, header: bool, columns: dict[str, str] | list[str]) -> 
 
 
 def _jsonl_rows(path: Path) -> Iterable[tuple[int, dict]]:
-    for number, line in enumerate(_read_text(path).split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UserError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
+    for number, row in read_json_lines(path):
         if not isinstance(row, dict):
-            raise UserError(f"{path}:{number}: a record must be a JSON object")
+            raise UserError(f"{path}: line {number}: a record must be a JSON object")
         yield number, row
+
+
+def _text(value: Any) -> str:
+    """A field's text with every newline as "\\n": a file saved with Windows line ends (CRLF, also inside
+    quoted multi-line fields) gives the same prompts, data hash and protocol as the same file with LF."""
+    return str(value).replace("\r\n", "\n").replace("\r", "\n")
 
 
 def _column_map(spec: SuiteSpec) -> dict[str, str]:
@@ -105,8 +105,8 @@ def _normalise(
             Question(
                 id=f"{subject}/{split}/{row_id}",
                 subject=subject,
-                question=str(row[mapping["question"]]),
-                options={letter: str(row[mapping.get(letter, letter)]) for letter in letters},
+                question=_text(row[mapping["question"]]),
+                options={letter: _text(row[mapping.get(letter, letter)]) for letter in letters},
                 answer=answer,
             )
         )
