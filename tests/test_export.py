@@ -247,14 +247,14 @@ def test_submission_refuses_val_split_partial_and_limited_runs(ceval_test_run, t
     assert main(["run", *common, "--split", "test", "--limit", "1", "--output", str(limited)]) == 0
     _one_line_error(capsys, ["export", str(limited), "--format", "ceval-submission", "--out", str(tmp_path / "c.json")],
                     "--limit 1")
-    # a record lost from a whole run is caught against the released test files
+    # a record lost from a whole run is refused (the run folder's digest no longer matches its records)
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "results.json").write_bytes((_run / "results.json").read_bytes())
     lines = (_run / "records.jsonl").read_text(encoding="utf-8").splitlines()
     (broken / "records.jsonl").write_text("\n".join(lines[:3] + lines[4:]) + "\n", encoding="utf-8")
     _one_line_error(capsys, ["export", str(broken), "--format", "ceval-submission", "--out", str(tmp_path / "d.json")],
-                    "1 test questions missing")
+                    "records were changed after the run finished")
     assert not any((tmp_path / f"{x}.json").exists() for x in "abcd")
     # an lm-eval export of predictions without answers has no accuracy to write
     _one_line_error(capsys, ["export", str(_run), "--format", "lm-eval", "--out", str(tmp_path / "lm")], "no answers")

@@ -79,7 +79,9 @@ def check_scores(results: dict[str, Any], records: list[Record], where: str) -> 
     micro = ((results.get("scores") or {}).get("overall") or {}).get("micro")
     if not isinstance(micro, dict) or "n" not in micro or "correct" not in micro:
         return
-    n, correct = len(records), sum(r.correct for r in records)
+    counted = [r for r in records if not r.values.get("skipped")]  # as harness/scoring/mc.py counts them
+    n = len(counted)
+    correct = None if micro["correct"] is None else sum(r.correct for r in counted)  # None: a split without answers
     if (micro["n"], micro["correct"]) != (n, correct):
         raise UserError(f"{where}: its scores ({micro['correct']} of {micro['n']} correct) are not those of its "
                         f"records ({correct} of {n}); one of the two files was changed after the run")

@@ -40,7 +40,7 @@ def seed_records(target: Path, shards: list[Path]) -> set[str]:
             if record.id in seen:
                 raise UserError(f"{folder}: question '{record.id}' is also in another shard; the shard plan overlaps")
             seen.add(record.id)
-        parts.append(records_text(run.records))
+        parts.append(records_text(run.records, None))  # no run key: the merged run adopts them
     write_atomic(target / RECORDS, "".join(parts))
     return seen
 

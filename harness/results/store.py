@@ -113,7 +113,9 @@ class RunStore:
     written); `begin` marks the run as in progress and returns the finished records."""
 
     def __init__(self, out: Path, run_key: str, settings: dict[str, Any] | None = None,
-                 overwrite: bool = False) -> None:
+                 overwrite: bool = False, adopt: bool = False) -> None:
+        """`adopt`: records without a run key are this run's (a sweep merge seeded them from its own
+        shard runs, harness/results/merge.py); they are still checked against their evidence."""
         self.out, self.run_key, self.settings = out, run_key, settings or {}
         check_writable(out)
         paths = {name: _file_or_none(out / name) for name in (RECORDS, RESULTS, STATE)}
@@ -132,7 +134,8 @@ class RunStore:
             records_path = paths[RECORDS]
             data = read_bytes(records_path)
             try:
-                records = read_records(records_path, run_key, allow_torn_end=results is None, data=data)
+                records = read_records(records_path, run_key, allow_torn_end=results is None, data=data,
+                                       key_required=not adopt)
             except UserError as exc:
                 raise UserError(f"{exc} — cannot resume; use another --output, or --overwrite to start again") from None
             expected = read_json(results).get("records_sha256") if results is not None else None

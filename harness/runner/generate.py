@@ -134,6 +134,7 @@ class GenerateMethod(Method):
         return self._fit_counts(records, generation_scores(records, self.category_of(), self.spec.subsets, self.params.n))
 
     def finished(self, scores: dict[str, Any], verbose: bool) -> None:
+        super().finished(scores, verbose)
         rate = scores["overall"].get("extraction_rate", 1)
         if verbose and rate < 1:
             print(f"harness: answers found in {rate:.0%} of outputs", file=sys.stderr)

@@ -66,6 +66,7 @@ class LogprobMethod(Method):
         self.fit = fit_prompts(backend, contexts, room, [len(prep.fewshot[p.question.subject]) for p in prep.prompts],
                                render)
         self.contexts = self.fit.prompts
+        self.top_list = bool(getattr(backend, "letters_from_top_list", False))
         if self.name == "letter":
             self.letter_ids = self._letter_ids(backend)
             if self.letter_ids is None:
@@ -167,6 +168,7 @@ class LogprobMethod(Method):
         return scores
 
     def finished(self, scores: dict[str, Any], verbose: bool) -> None:
+        super().finished(scores, verbose)
         fb = scores.get("letter_fallback")
         if verbose and fb and fb["questions"]:
             print(f"harness: {fb['rate']:.0%} of questions had answer letters outside the top log-probs and were "

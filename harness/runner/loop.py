@@ -35,11 +35,13 @@ def open_backend(config: RunConfig, model: ResolvedModel) -> Backend:
     return make_backend(config.backend, model, **options)
 
 
-def execute(config: RunConfig, progress: bool = True, backend: Backend | None = None) -> dict[str, Any]:
+def execute(config: RunConfig, progress: bool = True, backend: Backend | None = None,
+            adopt_records: bool = False) -> dict[str, Any]:
     """Run (or resume) one suite on one model and return the results written to `config.output`.
 
     `backend`: one already open for `config.model` (a sweep worker keeps its model loaded across
-    shards); it is left open, and its token counts start again from zero for this run's card."""
+    shards); it is left open, and its token counts start again from zero for this run's card.
+    `adopt_records`: the folder's records carry no run key and are this run's (a sweep's merge)."""
     if config.batch_size < 1:
         raise UserError("--batch-size must be at least 1")
     spec = load_suite(config.suite)
@@ -59,7 +61,7 @@ def execute(config: RunConfig, progress: bool = True, backend: Backend | None = 
         backend_info = backend.describe()
         settings = run_settings(protocol, identity, backend_info)
         key = run_key(settings)
-        store = RunStore(config.output, key, settings, overwrite=config.overwrite)
+        store = RunStore(config.output, key, settings, overwrite=config.overwrite, adopt=adopt_records)
         done = store.begin({"suite": spec.name, "model": model.name, "started_at": now()})
         finished: dict[int, Record] = {i: done[qid] for i, qid in enumerate(method.ids) if qid in done}
         label = f"{spec.name} · {model.name}" + (f" · {method.name}" if method.name in ("generate", "score") else "")

@@ -156,7 +156,7 @@ class ShardWorker:
         started = time.time()
         folders = [Path(f) for f in job.shard_folders]
         seeded = seed_records(Path(job.config.output), folders)
-        results = execute(job.config, progress=False, backend=self._open(job.config))
+        results = execute(job.config, progress=False, backend=self._open(job.config), adopt_records=True)
         if self.backend.stats.computed_tokens or results["card"]["protocol"]["questions"] != len(seeded):
             (Path(job.config.output) / RESULTS).unlink(missing_ok=True)
             raise UserError(f"{job.id}: the shards hold {len(seeded)} questions but the suite has "
