@@ -28,6 +28,23 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+IDLE_LOAD = 0.5  # 1-minute load average above which timings on this machine are not comparable
+
+
+def load_line() -> str:
+    """The machine's load average, printed beside every timing (2 shared cores: any other job skews seconds)."""
+    one, five, fifteen = os.getloadavg()
+    flag = "" if one <= IDLE_LOAD else f"  WARNING: load above {IDLE_LOAD}: timings are not comparable"
+    return f"[load average {one:.2f} {five:.2f} {fifteen:.2f} on {os.cpu_count()} cores]{flag}"
+
+
+def check_load(require_idle: bool) -> None:
+    """Print the load before a timed run; with --require-idle, refuse to time on a loaded machine."""
+    print(load_line(), flush=True)
+    if require_idle and os.getloadavg()[0] > IDLE_LOAD:
+        sys.exit(f"bench: load average {os.getloadavg()[0]:.2f} > {IDLE_LOAD}; not timing (drop --require-idle to time anyway)")
+
+
 def build_model(workdir: Path, data: Path, hidden: int, layers: int) -> Path:
     from harness.demo.tiny import build_tiny_model
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.backends.base import DTYPES, Backend, Batch, GenerationParams, ScoreRequest, TokenStats
+from harness.backends.plan import bucket, costs
 from harness.backends.tokens import PromptTokens, cut_at_stop
 from harness.errors import UserError
 from harness.registry import ResolvedModel
@@ -102,6 +103,7 @@ class HFBackend(PromptTokens, Backend):
         self.revision = model.revision or getattr(config, "_commit_hash", None)
         self._stats = TokenStats()
         self._torch = torch
+        self._costs = costs(config, device)  # what the batch plan weighs: attended keys and passes
 
     # -- scoring ---------------------------------------------------------------------------
     def _rows(
@@ -124,26 +126,20 @@ class HFBackend(PromptTokens, Backend):
                 rows.append(_Row(i, inp, [(start + j, cont[j]) for j in range(len(cont))]))
         return rows
 
-    def _plan(self, rows: list[_Row], requests: Sequence[ScoreRequest]) -> list[tuple[str, list[list[_Row]]]]:
-        """Group rows by prompt group, then cut each group into batches of whole questions,
-        longest first. The plan depends only on the requests, never on what is already done."""
+    def _groups(self, rows: list[_Row], requests: Sequence[ScoreRequest]) -> list[tuple[str, dict[int, list[_Row]]]]:
+        """Each prompt group's rows, question by question (groups and questions in first-seen order)."""
         by_group: dict[str, dict[int, list[_Row]]] = {}
         for row in rows:
             by_group.setdefault(requests[row.question].group, {}).setdefault(row.question, []).append(row)
-        plan = []
-        for group, questions in by_group.items():
-            order = sorted(questions, key=lambda q: (-max(len(r.tokens) for r in questions[q]), q))
-            batches: list[list[_Row]] = []
-            current: list[_Row] = []
-            for q in order:
-                if current and len(current) + len(questions[q]) > self.batch_size:
-                    batches.append(current)
-                    current = []
-                current.extend(questions[q])
-            if current:
-                batches.append(current)
-            plan.append((group, batches))
-        return plan
+        return list(by_group.items())
+
+    def _batches(self, questions: dict[int, list[_Row]], prefix_len: int) -> list[list[_Row]]:
+        """A group's forward passes: whole questions, length-bucketed (harness/backends/plan.py) so that little of
+        a pass is padding. The plan depends only on the requests, never on what is already done."""
+        ids = list(questions)
+        widths = [max(len(r.tokens) for r in questions[q]) - prefix_len for q in ids]
+        passes = bucket(widths, [len(questions[q]) for q in ids], self.batch_size, prefix_len, *self._costs)
+        return [[r for k in p for r in questions[ids[k]]] for p in passes]
 
     def score(
         self,
@@ -155,17 +151,17 @@ class HFBackend(PromptTokens, Backend):
         torch = self._torch
         done = done or set()
         rows = self._rows(requests, method, letter_ids)
-        for group, batches in self._plan(rows, requests):
-            todo = [b for b in batches if not {r.question for r in b} <= done]
-            group_rows = [r for b in batches for r in b]
+        for group, questions in self._groups(rows, requests):
+            group_rows = [r for q in questions.values() for r in q]
             self._stats.prompt_tokens += sum(len(r.tokens) for r in group_rows)
-            if not todo:
-                continue
             prefix_len = 0
             if self.prefix_cache and len(group_rows) > 1:
                 prefix_len = _common_prefix([r.tokens for r in group_rows])
                 first_read = min(pos for r in group_rows for pos, _ in r.reads)
                 prefix_len = min(prefix_len, first_read, min(len(r.tokens) for r in group_rows) - 1)
+            todo = [b for b in self._batches(questions, prefix_len) if not {r.question for r in b} <= done]
+            if not todo:
+                continue
             with torch.inference_mode():
                 prefix_kv = self._prefix_kv(group_rows[0].tokens[:prefix_len]) if prefix_len > 0 else None
                 ids = (letter_ids or {}).get(group)
