@@ -34,7 +34,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 def unique_token_floor(token_rows: dict[str, list[list[int]]]) -> tuple[int, int]:
     """(shared-prefix floor, trie floor): per group, the longest common prefix once plus each row's rest;
     and the number of distinct token prefixes (a trie's nodes), which also shares question openings."""
-    from harness.backends.hf import _common_prefix
+    from harness.backends.plan import common_prefix as _common_prefix
 
     simple = trie = 0
     for rows in token_rows.values():
@@ -97,13 +97,13 @@ def compare_plans(method, backend, sizes: list[int]) -> int:  # noqa: ANN001
 
 
 def _common_prefix_len(rows: list[list[int]], enabled: bool) -> int:
-    from harness.backends.hf import _common_prefix
+    from harness.backends.plan import common_prefix as _common_prefix
 
     return min(_common_prefix(rows), min(len(r) for r in rows) - 1) if enabled and len(rows) > 1 else 0
 
 
 def main() -> int:
-    from bench_speed import DEFAULT_DATA, build_model, load_line
+    from common import DEFAULT_DATA, build_model, load_line
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)

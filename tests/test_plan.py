@@ -64,3 +64,17 @@ def test_pass_cost_trades_padding_for_fewer_passes():
     assert len(dear) == 1  # a pass costs more than any padding: one pass
     assert len(bucket(widths, rows, 4, 0, 0.0, pass_cost=1e6)) == 3  # ... within the batch-size cap
     assert bucket(widths, rows, 64, 0, 0.0, pass_cost=1e6) == bucket(widths, rows, 64, 0, 0.0, pass_cost=1e6)
+
+
+def test_vllm_calls_keep_each_call_within_the_kv_cache():
+    from harness.backends.plan import chunk_groups, group_footprint
+
+    # two prompts sharing 70 tokens, block 32: the shared 64 tokens once, then each prompt's rest in its own blocks
+    rows = [list(range(70)) + [1000 + i for i in range(20)], list(range(70)) + [2000 + i for i in range(50)]]
+    assert group_footprint(rows, 32) == 64 + 32 + 64
+    feet = [5000, 3000, 9000, 20000, 1000, 1000]
+    calls = chunk_groups(feet, 10000)
+    assert [g for c in calls for g in c] == list(range(len(feet)))  # every group once, in order
+    assert all(sum(feet[g] for g in c) <= 10000 or len(c) == 1 for c in calls)
+    assert calls == [[0, 1], [2], [3], [4, 5]]
+    assert chunk_groups(feet, None, fallback=4) == [[0, 1, 2, 3], [4, 5]]

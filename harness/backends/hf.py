@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.backends.base import DTYPES, Backend, Batch, GenerationParams, ScoreRequest, TokenStats
-from harness.backends.plan import bucket, costs
+from harness.backends.plan import bucket, common_prefix, costs
 from harness.backends.tokens import PromptTokens, cut_at_stop
 from harness.errors import UserError
 from harness.registry import ResolvedModel
@@ -33,20 +33,6 @@ class _Row:
     question: int
     tokens: list[int]
     reads: list[tuple[int, int | None]]  # (position, target id); None target = read the letter ids
-
-
-def _common_prefix(rows: list[list[int]]) -> int:
-    first = rows[0]
-    n = min(len(r) for r in rows)
-    for other in rows[1:]:
-        i = 0
-        limit = min(n, len(other))
-        while i < limit and other[i] == first[i]:
-            i += 1
-        n = i
-        if n == 0:
-            break
-    return n
 
 
 class HFBackend(PromptTokens, Backend):
@@ -156,7 +142,7 @@ class HFBackend(PromptTokens, Backend):
             self._stats.prompt_tokens += sum(len(r.tokens) for r in group_rows)
             prefix_len = 0
             if self.prefix_cache and len(group_rows) > 1:
-                prefix_len = _common_prefix([r.tokens for r in group_rows])
+                prefix_len = common_prefix([r.tokens for r in group_rows])
                 first_read = min(pos for r in group_rows for pos, _ in r.reads)
                 prefix_len = min(prefix_len, first_read, min(len(r.tokens) for r in group_rows) - 1)
             todo = [b for b in self._batches(questions, prefix_len) if not {r.question for r in b} <= done]

@@ -29,6 +29,21 @@ FIXED_SECONDS_PER_LAYER = {"cpu": 1e-3, "cuda": 2e-4}
 FLOPS = {"cpu": 1e11, "cuda": 4e14}
 
 
+def common_prefix(rows: Sequence[Sequence[int]]) -> int:
+    """Length of the longest token prefix all rows share (a group's few-shot prefix, computed once)."""
+    first = rows[0]
+    n = min(len(r) for r in rows)
+    for other in rows[1:]:
+        i = 0
+        limit = min(n, len(other))
+        while i < limit and other[i] == first[i]:
+            i += 1
+        n = i
+        if n == 0:
+            break
+    return n
+
+
 def _shapes(config: Any) -> tuple[int, int, int] | None:
     """(layers, matrix-product weights per layer, query width) from a model config, or None if unreadable."""
     hidden = int(getattr(config, "hidden_size", 0) or 0)
@@ -81,3 +96,29 @@ def bucket(
         passes.append(order[cut[j]:j])
         j = cut[j]
     return passes[::-1]
+
+
+def group_footprint(rows: Sequence[Sequence[int]], block: int) -> int:
+    """KV-cache tokens a group of prompts holds once all are computed with prefix caching: the shared prefix's
+    blocks once, then each prompt's remaining tokens (from the last whole shared block) in blocks of its own."""
+    shared = (common_prefix(rows) // block) * block if len(rows) > 1 else 0
+    return shared + sum(-(-(len(r) - shared) // block) * block for r in rows)
+
+
+def chunk_groups(footprints: Sequence[int], budget: int | None, fallback: int = 16) -> list[list[int]]:
+    """Consecutive groups cut into engine calls whose footprints add up to at most `budget` tokens (a group
+    larger than the budget goes alone), so that no group's cached prefix is evicted before its last
+    request has run; `fallback` groups per call when the cache size is unknown."""
+    n = len(footprints)
+    if budget is None:
+        return [list(range(i, min(i + fallback, n))) for i in range(0, n, fallback)]
+    calls: list[list[int]] = []
+    used = 0
+    for i, need in enumerate(footprints):
+        if calls and calls[-1] and used + need <= budget:
+            calls[-1].append(i)
+            used += need
+        else:
+            calls.append([i])
+            used = need
+    return calls

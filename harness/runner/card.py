@@ -58,6 +58,7 @@ def build_card(
         "data_dir": str(config.data_dir) if config.data_dir else (spec.hub or None),
         "finished_at": now(),
         "seconds": round(time.time() - started, 3),
-        "tokens": {"prompt": stats.prompt_tokens, "computed": stats.computed_tokens},
+        # prompt tokens, tokens the model computed, and what the backend adds (vLLM: its prefix-cache hits)
+        "tokens": {"prompt": stats.prompt_tokens, "computed": stats.computed_tokens, **stats.extra},
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()},
     }
