@@ -24,8 +24,10 @@ from collections import Counter
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+# --src DIR: profile another checkout's harness (e.g. main, for before/after); the bench helpers stay these
+SRC = Path(sys.argv[sys.argv.index("--src") + 1]) if "--src" in sys.argv else REPO
 sys.path.insert(0, str(REPO / "bench"))
+sys.path.insert(0, str(SRC))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -34,8 +36,6 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 def unique_token_floor(token_rows: dict[str, list[list[int]]]) -> tuple[int, int]:
     """(shared-prefix floor, trie floor): per group, the longest common prefix once plus each row's rest;
     and the number of distinct token prefixes (a trie's nodes), which also shares question openings."""
-    from harness.backends.plan import common_prefix as _common_prefix
-
     simple = trie = 0
     for rows in token_rows.values():
         n = _common_prefix(rows) if len(rows) > 1 else 0
@@ -96,9 +96,17 @@ def compare_plans(method, backend, sizes: list[int]) -> int:  # noqa: ANN001
     return 0
 
 
-def _common_prefix_len(rows: list[list[int]], enabled: bool) -> int:
-    from harness.backends.plan import common_prefix as _common_prefix
+def _common_prefix(rows: list[list[int]]) -> int:
+    n = min(len(r) for r in rows)
+    for other in rows[1:]:
+        i = 0
+        while i < n and other[i] == rows[0][i]:
+            i += 1
+        n = i
+    return n
 
+
+def _common_prefix_len(rows: list[list[int]], enabled: bool) -> int:
     return min(_common_prefix(rows), min(len(r) for r in rows) - 1) if enabled and len(rows) > 1 else 0
 
 
@@ -111,6 +119,8 @@ def main() -> int:
     ap.add_argument("--limit", type=int)
     ap.add_argument("--batch-size", type=int)
     ap.add_argument("--no-prefix-cache", action="store_true")
+    ap.add_argument("--src", type=Path, default=REPO, help="checkout whose harness is profiled (before/after)")
+    ap.add_argument("--threads", type=int, help="torch threads (1: CPU seconds measure work, not waiting)")
     ap.add_argument("--plan-only", help="comma-separated batch sizes: compare batch plans without running the model")
     ap.add_argument("--ops", action="store_true", help="torch.profiler operator table (slower)")
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/harness-bench"))
@@ -118,6 +128,8 @@ def main() -> int:
 
     import torch
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     from harness.registry import resolve_model
     from harness.runner import RunConfig
     from harness.runner.loop import open_backend
@@ -149,6 +161,8 @@ def main() -> int:
         ids = kw.get("input_ids")
         past = kw.get("past_key_values")
         past_len = past.get_seq_length() if past is not None else 0
+        if kw.get("shared_prefix") is not None:  # shared-prefix attention: the one prefix copy, no cache
+            past_len = int(kw["shared_prefix"][0][0].shape[2])
         start = time.perf_counter()
         out = forward(*a, **kw)
         calls.append({"rows": int(ids.shape[0]), "width": int(ids.shape[1]), "past": int(past_len),
@@ -188,7 +202,9 @@ def main() -> int:
     floor, trie = unique_token_floor(enc)
     widths = Counter(min(c["width"] // 64, 8) * 64 for c in calls if c["past"] or not config.prefix_cache)
 
-    print(f"\n{n} questions, {len(enc)} subjects, batch size {backend.batch_size}, prefix cache {config.prefix_cache}")
+    print(f"\n{SRC}: {n} questions, {len(enc)} subjects, batch size {backend.batch_size}, prefix cache "
+          f"{config.prefix_cache}, shared-prefix attention {getattr(backend, '_shared_attention', False)}, "
+          f"torch threads {torch.get_num_threads()}")
     print(f"forward passes {len(calls)} (rows {rows}, {rows / max(1, len(calls)):.1f} per pass); "
           f"widths (bucket of 64: passes) {dict(sorted(widths.items()))}")
     print(f"tokens: in prompts {stats.prompt_tokens:,}, computed {real:,}, run incl. padding {padded:,} "

@@ -20,6 +20,8 @@ from typing import Any
 
 from harness.backends.base import DTYPES, Backend, Batch, GenerationParams, ScoreRequest, TokenStats
 from harness.backends.plan import bucket, common_prefix, costs
+from harness.backends.prefix_attention import enable as enable_shared_prefix
+from harness.backends.prefix_attention import prefix_inputs
 from harness.backends.tokens import PromptTokens, cut_at_stop
 from harness.errors import UserError
 from harness.registry import ResolvedModel
@@ -84,6 +86,7 @@ class HFBackend(PromptTokens, Backend):
         if model.chat_template:
             self.tokenizer.chat_template = model.chat_template
         self.model.to(device).eval()
+        self._shared_attention = prefix_cache and enable_shared_prefix(self.model, device)
         config = self.model.config
         self.max_length = max_length or getattr(config, "max_position_embeddings", None) or 2048
         self.revision = model.revision or getattr(config, "_commit_hash", None)
@@ -164,23 +167,19 @@ class HFBackend(PromptTokens, Backend):
         self, batch: list[_Row], prefix_len: int, prefix_kv: list[tuple[Any, Any]] | None, letter_ids: list[int] | None
     ) -> Batch:
         torch = self._torch
-        from transformers import DynamicCache
 
         suffixes = [r.tokens[prefix_len:] for r in batch]
         width = max(len(s) for s in suffixes)
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         input_ids = torch.tensor([s + [pad] * (width - len(s)) for s in suffixes], device=self.device)
         self._stats.computed_tokens += sum(len(s) for s in suffixes)
-        kwargs: dict[str, Any] = {}
+        kwargs: dict[str, Any] = {"use_cache": False}
         if prefix_kv is not None:
-            n = len(batch)
-            kwargs["past_key_values"] = DynamicCache(
-                [(k.expand(n, -1, -1, -1), v.expand(n, -1, -1, -1)) for k, v in prefix_kv]
-            )
+            kwargs = prefix_inputs(prefix_kv, len(batch), prefix_len, width, self._shared_attention, self.device)
         positions = sorted({pos - prefix_len for r in batch for pos, _ in r.reads})
         index = {p: i for i, p in enumerate(positions)}
         keep = torch.tensor(positions, device=self.device)
-        logits = self.model(input_ids=input_ids, use_cache=prefix_kv is not None, logits_to_keep=keep, **kwargs).logits
+        logits = self.model(input_ids=input_ids, logits_to_keep=keep, **kwargs).logits
         logprobs = torch.log_softmax(logits.float(), dim=-1)
         per_question: dict[int, list[float]] = {}
         for b, row in enumerate(batch):

@@ -25,8 +25,8 @@ from typing import Any
 # ratio turns the fixed cost into tokens' worth for a given model size. Rough figures: on a CPU a pass
 # of a small model is worth a few dozen tokens, on a GPU a 7B model's pass a few hundred, a 0.5B model's
 # thousands; the plan needs only the order of magnitude.
-FIXED_SECONDS_PER_LAYER = {"cpu": 1e-3, "cuda": 2e-4}
-FLOPS = {"cpu": 1e11, "cuda": 4e14}
+FIXED_SECONDS_PER_LAYER = {"cpu": 2e-3, "cuda": 2e-4}
+FLOPS = {"cpu": 1.3e11, "cuda": 4e14}
 
 
 def common_prefix(rows: Sequence[Sequence[int]]) -> int:
