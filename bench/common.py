@@ -154,11 +154,12 @@ class Child:
     info: dict = field(default_factory=dict)
 
 
-def run_child(argv: list[str], python: str = sys.executable, src: Path = REPO, env: dict | None = None,
+def run_child(argv: list[str], python: str = sys.executable, src: Path | None = REPO, env: dict | None = None,
               log: Path | None = None) -> Child:
-    """Run `argv` (harness ... / lm_eval ... / SCRIPT.py ...) in a fresh process under first_forward.py."""
+    """Run `argv` (harness ... / lm_eval ... / SCRIPT.py ...) in a fresh process under first_forward.py, with
+    `src` (a checkout) first on the path, or the installed harness when `src` is None."""
     full_env = {**os.environ, **OFFLINE, **(env or {}), "FIRST_FORWARD_CONTINUE": "1",
-                "PYTHONPATH": os.pathsep.join([str(src), str(BENCH)])}
+                "PYTHONPATH": os.pathsep.join([str(p) for p in (src, BENCH) if p is not None])}
     start = time.time()
     proc = subprocess.run([python, str(BENCH / "first_forward.py"), *argv], env=full_env, capture_output=True,
                           text=True)
@@ -181,7 +182,7 @@ def run_child(argv: list[str], python: str = sys.executable, src: Path = REPO, e
 
 def harness_child(backend: str, model: Path, suite: str, data: Path, out: Path, *, shots: int, limit: int | None,
                   subjects: list[str] | None, device: str, dtype: str, batch_size: int | None, python: str,
-                  src: Path, env: dict | None = None) -> Child:
+                  src: Path | None, env: dict | None = None) -> Child:
     """`harness run` as a user types it; predictions and card tokens read back from the run folder."""
     argv = ["harness", "run", "--suite", suite, "--model", str(model), "--data-dir", str(data), "--shots", str(shots),
             "--backend", backend, "--device", device, "--dtype", dtype, "--output", str(out), "--overwrite", "--quiet"]
@@ -196,7 +197,8 @@ def harness_child(backend: str, model: Path, suite: str, data: Path, out: Path, 
     child = run_child(argv, python=python, src=src, env=env, log=out.parent / f"{out.name}.log")
     records = [json.loads(line) for line in (out / "records.jsonl").read_text(encoding="utf-8").splitlines()]
     results = json.loads((out / "results.json").read_text(encoding="utf-8"))
-    child.info = {"preds": [r["pred"] for r in records], "tokens": results["card"]["tokens"],
+    child.info = {"preds": [r["pred"] for r in records], "logprobs": [r.get("logprobs") or {} for r in records],
+                  "tokens": results["card"]["tokens"],
                   "batch_size": results["card"]["backend"].get("batch_size")}
     return child
 

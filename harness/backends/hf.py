@@ -27,6 +27,8 @@ from harness.errors import UserError
 from harness.registry import ResolvedModel
 
 log = logging.getLogger(__name__)
+SCORE_ROWS = 64  # default cap on a scoring pass's sequences (the plan usually cuts smaller, by length)
+GENERATE_ROWS = 16  # default generation batch
 
 @dataclass
 class _Row:
@@ -45,7 +47,7 @@ class HFBackend(PromptTokens, Backend):
         model: ResolvedModel,
         device: str = "auto",
         dtype: str = "auto",
-        batch_size: int = 16,
+        batch_size: int | None = None,
         prefix_cache: bool = True,
         max_length: int | None = None,
         trust_remote_code: bool | None = None,
@@ -62,7 +64,11 @@ class HFBackend(PromptTokens, Backend):
         if dtype == "auto":
             dtype = "bfloat16" if device.startswith("cuda") else "float32"
         self.device, self.dtype_name = device, dtype
-        self.batch_size = max(1, int(batch_size))
+        # sequences per pass: given, or up to SCORE_ROWS per length-bucketed scoring pass and GENERATE_ROWS per
+        # generation batch (generation holds a growing cache per row; scoring passes are short)
+        self.batch_option = max(1, int(batch_size)) if batch_size else None
+        self.batch_size = self.batch_option or GENERATE_ROWS
+        self.score_rows = self.batch_option or SCORE_ROWS
         self.prefix_cache = prefix_cache
         self.model_ref = model
         trust = model.trust_remote_code if trust_remote_code is None else trust_remote_code
@@ -127,7 +133,7 @@ class HFBackend(PromptTokens, Backend):
         a pass is padding. The plan depends only on the requests, never on what is already done."""
         ids = list(questions)
         widths = [max(len(r.tokens) for r in questions[q]) - prefix_len for q in ids]
-        passes = bucket(widths, [len(questions[q]) for q in ids], self.batch_size, prefix_len, *self._costs)
+        passes = bucket(widths, [len(questions[q]) for q in ids], self.score_rows, prefix_len, *self._costs)
         return [[r for k in p for r in questions[ids[k]]] for p in passes]
 
     def score(
@@ -203,7 +209,7 @@ class HFBackend(PromptTokens, Backend):
             "adapter": self.model_ref.adapter,
             "dtype": self.dtype_name,
             "device": self.device,
-            "batch_size": self.batch_size,
+            "batch_size": self.batch_option or "auto",
             "prefix_cache": self.prefix_cache,
             "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
         }
