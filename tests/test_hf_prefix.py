@@ -44,3 +44,19 @@ def test_prefix_reuse_matches_whole_prompts(tiny_model, ceval_dir, tmp_path, met
     assert shared_stats.prompt_tokens == whole_stats.prompt_tokens
     assert whole_stats.computed_tokens == whole_stats.prompt_tokens
     assert shared_stats.computed_tokens < 0.6 * whole_stats.computed_tokens
+
+
+def test_choice_with_one_token_options_runs_each_context_once(tiny_model, ceval_dir, tmp_path):
+    """`--method choice` with single-token options (A-D) reads all four from one pass over the context, as
+    lm-eval's grouping by context does: the same tokens computed as `letter`, the same prediction."""
+    prep = prepare(RunConfig(suite="ceval", model=str(tiny_model), output=tmp_path, shots=2, data_dir=ceval_dir,
+                             subjects=["law", "computer_network"]))
+    conts = tuple(continuations(prep.spec))
+    requests = [ScoreRequest(p.context, conts, p.question.subject) for p in prep.prompts]
+    probe = HFBackend(ResolvedModel(name="tiny", path=str(tiny_model)), device="cpu")
+    letter_ids = {r.group: probe.letter_token_ids(r.context, conts) for r in requests}
+    letter, letter_stats = _score(tiny_model, requests, "letter", letter_ids, prefix_cache=True)
+    choice, choice_stats = _score(tiny_model, requests, "choice", None, prefix_cache=True)
+    assert choice_stats.computed_tokens == letter_stats.computed_tokens
+    for i in letter:
+        assert choice[i] == pytest.approx(letter[i], abs=1e-5)

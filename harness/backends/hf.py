@@ -37,6 +37,7 @@ class _Row:
     question: int
     tokens: list[int]
     reads: list[tuple[int, int | None]]  # (position, target id); None target = read the letter ids
+    options: list[int] | None = None  # choice: how many of `reads` belong to each option this row scores
 
 
 class HFBackend(PromptTokens, Backend):
@@ -112,13 +113,19 @@ class HFBackend(PromptTokens, Backend):
                 tokens = tokens[-limit:]
                 rows.append(_Row(i, tokens, [(len(tokens) - 1, None)]))
             return rows
-        for i, request in enumerate(requests):
-            ctx, conts = self.encode_pairs(request.context, request.continuations)
+        for i, (ctx, conts) in enumerate(self.encode_pairs_many([(r.context, r.continuations) for r in requests])):
             for cont in conts:
                 whole = (ctx + cont)[-(limit + 1):]
                 inp = whole[:-1]
                 start = len(inp) - len(cont)
-                rows.append(_Row(i, inp, [(start + j, cont[j]) for j in range(len(cont))]))
+                reads = [(start + j, cont[j]) for j in range(len(cont))]
+                if rows and rows[-1].question == i and rows[-1].tokens == inp:
+                    # the same input as the previous option (one-token continuations: the context itself):
+                    # one row reads both, as lm-eval's grouping by context does
+                    rows[-1].reads += reads
+                    rows[-1].options.append(len(reads))
+                else:
+                    rows.append(_Row(i, inp, reads, [len(reads)]))
         return rows
 
     def _groups(self, rows: list[_Row], requests: Sequence[ScoreRequest]) -> list[tuple[str, dict[int, list[_Row]]]]:
@@ -193,8 +200,11 @@ class HFBackend(PromptTokens, Backend):
                 pos = row.reads[0][0] - prefix_len
                 per_question[row.question] = logprobs[b, index[pos], letter_ids].tolist()
             else:
-                total = sum(float(logprobs[b, index[pos - prefix_len], target]) for pos, target in row.reads)
-                per_question.setdefault(row.question, []).append(total)
+                values = [float(logprobs[b, index[pos - prefix_len], target]) for pos, target in row.reads]
+                start = 0
+                for n in row.options or [len(values)]:
+                    per_question.setdefault(row.question, []).append(sum(values[start:start + n]))
+                    start += n
         indices = list(per_question)
         return Batch(indices=indices, outputs=[per_question[i] for i in indices])
 

@@ -307,8 +307,7 @@ class VLLMBackend(PromptTokens, Backend):
     def _score_choice(self, requests: Sequence[ScoreRequest], done: set[int]) -> Iterator[Batch]:
         limit = self._limit()
         prompts: list[tuple[int, list[int], list[int]]] = []  # (question, tokens, continuation)
-        for i, request in enumerate(requests):
-            ctx, conts = self.encode_pairs(request.context, request.continuations)
+        for i, (ctx, conts) in enumerate(self.encode_pairs_many([(r.context, r.continuations) for r in requests])):
             for cont in conts:
                 prompts.append((i, (ctx + cont)[-limit:], cont))
         self._stats.prompt_tokens += sum(len(t) for _, t, _ in prompts)
