@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -144,13 +145,15 @@ def token_floor(prep, tokenizer_dir: Path) -> tuple[int, int, int]:
 
 @dataclass
 class Child:
-    """One whole-process run: wall seconds, seconds to the first forward pass, CPU seconds by then, output."""
+    """One whole-process run: wall seconds, seconds to the first forward pass, CPU seconds by then, output;
+    `cpu` is the process's CPU seconds in all (user + system): with one thread, the work done whatever the load."""
 
     seconds: float
     first_forward: float | None
     cpu_to_first: float | None
     heavy: str
     output: str
+    cpu: float = 0.0
     info: dict = field(default_factory=dict)
 
 
@@ -160,10 +163,13 @@ def run_child(argv: list[str], python: str = sys.executable, src: Path | None = 
     `src` (a checkout) first on the path, or the installed harness when `src` is None."""
     full_env = {**os.environ, **OFFLINE, **(env or {}), "FIRST_FORWARD_CONTINUE": "1",
                 "PYTHONPATH": os.pathsep.join([str(p) for p in (src, BENCH) if p is not None])}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.time()
     proc = subprocess.run([python, str(BENCH / "first_forward.py"), *argv], env=full_env, capture_output=True,
                           text=True)
     seconds = time.time() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_total = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     output = proc.stdout + proc.stderr
     if log is not None:
         log.write_text(output, encoding="utf-8")
@@ -177,7 +183,7 @@ def run_child(argv: list[str], python: str = sys.executable, src: Path | None = 
             _, stamp, cpu_s, heavy = line.split()
             first, cpu = float(stamp) - start, float(cpu_s)
             break
-    return Child(seconds, first, cpu, heavy, output)
+    return Child(seconds, first, cpu, heavy, output, cpu_total)
 
 
 def harness_child(backend: str, model: Path, suite: str, data: Path, out: Path, *, shots: int, limit: int | None,

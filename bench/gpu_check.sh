@@ -18,4 +18,16 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir "$WHEELS"/*.whl
 "$PY" -m pip install -q --no-index --no-deps --no-build-isolation --no-compile --no-cache-dir .
 echo "gpu_check: wheels and the project installed in $((SECONDS - start)) s"
+"$PY" - <<'PY'
+import importlib.metadata as md, sys
+names = ["harness", "torch", "transformers", "tokenizers", "huggingface-hub", "peft", "accelerate", "lm-eval",
+         "datasets", "pyarrow", "fsspec", "pandas", "numpy", "scikit-learn"]
+found = []
+for n in names:
+    try:
+        found.append(f"{n} {md.version(n)}")
+    except md.PackageNotFoundError:
+        found.append(f"{n} -")
+print(f"gpu_check: Python {sys.version.split()[0]}; " + ", ".join(found))
+PY
 exec "$PY" bench/gpu_check.py --data-root "$WHEELS/data" "$@"
