@@ -69,9 +69,9 @@ def compare_plans(method, backend, sizes: list[int]) -> int:  # noqa: ANN001
 
     requests = [ScoreRequest(c, method.conts, p.question.subject)
                 for c, p in zip(method.contexts, method.prep.prompts, strict=True)]
-    rows = backend._rows(requests, method.name, method.letter_ids)
     groups = []
-    for _, questions in backend._groups(rows, requests):
+    for _, members in backend._groups(requests):
+        questions = backend._rows(requests, members, method.name)
         group_rows = [r.tokens for q in questions.values() for r in q]
         prefix = _common_prefix_len(group_rows, backend.prefix_cache)
         groups.append((prefix, [max(len(r.tokens) for r in q) - prefix for q in questions.values()],

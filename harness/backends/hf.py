@@ -102,37 +102,40 @@ class HFBackend(PromptTokens, Backend):
         self._costs = costs(config, device)  # what the batch plan weighs: attended keys and passes
 
     # -- scoring ---------------------------------------------------------------------------
-    def _rows(
-        self, requests: Sequence[ScoreRequest], method: str, letter_ids: dict[str, list[int]] | None
-    ) -> list[_Row]:
-        rows: list[_Row] = []
+    def _rows(self, requests: Sequence[ScoreRequest], indices: Sequence[int], method: str) -> dict[int, list[_Row]]:
+        """The model inputs of `requests[indices]`, question by question, tokenised in one batched call."""
+        questions: dict[int, list[_Row]] = {}
         limit = self.max_length
+        chosen = [requests[i] for i in indices]
         if method == "letter":
-            contexts = [self._split_space(r.context, r.continuations[0])[0] for r in requests]
-            for i, tokens in enumerate(self._encode_many(contexts)):
+            contexts = [self._split_space(r.context, r.continuations[0])[0] for r in chosen]
+            for i, tokens in zip(indices, self._encode_many(contexts), strict=True):
                 tokens = tokens[-limit:]
-                rows.append(_Row(i, tokens, [(len(tokens) - 1, None)]))
-            return rows
-        for i, (ctx, conts) in enumerate(self.encode_pairs_many([(r.context, r.continuations) for r in requests])):
+                questions[i] = [_Row(i, tokens, [(len(tokens) - 1, None)])]
+            return questions
+        pairs = self.encode_pairs_many([(r.context, r.continuations) for r in chosen])
+        for i, (ctx, conts) in zip(indices, pairs, strict=True):
+            rows = questions.setdefault(i, [])
             for cont in conts:
                 whole = (ctx + cont)[-(limit + 1):]
                 inp = whole[:-1]
                 start = len(inp) - len(cont)
                 reads = [(start + j, cont[j]) for j in range(len(cont))]
-                if rows and rows[-1].question == i and rows[-1].tokens == inp:
+                if rows and rows[-1].tokens == inp:
                     # the same input as the previous option (one-token continuations: the context itself):
                     # one row reads both, as lm-eval's grouping by context does
                     rows[-1].reads += reads
                     rows[-1].options.append(len(reads))
                 else:
                     rows.append(_Row(i, inp, reads, [len(reads)]))
-        return rows
+        return questions
 
-    def _groups(self, rows: list[_Row], requests: Sequence[ScoreRequest]) -> list[tuple[str, dict[int, list[_Row]]]]:
-        """Each prompt group's rows, question by question (groups and questions in first-seen order)."""
-        by_group: dict[str, dict[int, list[_Row]]] = {}
-        for row in rows:
-            by_group.setdefault(requests[row.question].group, {}).setdefault(row.question, []).append(row)
+    def _groups(self, requests: Sequence[ScoreRequest]) -> list[tuple[str, list[int]]]:
+        """Request indices by prompt group, groups in first-seen order. Each group is tokenised when its turn comes,
+        so the first forward pass waits for one group's tokens, not for the whole suite's."""
+        by_group: dict[str, list[int]] = {}
+        for i, request in enumerate(requests):
+            by_group.setdefault(request.group, []).append(i)
         return list(by_group.items())
 
     def _batches(self, questions: dict[int, list[_Row]], prefix_len: int) -> list[list[_Row]]:
@@ -152,8 +155,8 @@ class HFBackend(PromptTokens, Backend):
     ) -> Iterator[Batch]:
         torch = self._torch
         done = done or set()
-        rows = self._rows(requests, method, letter_ids)
-        for group, questions in self._groups(rows, requests):
+        for group, members in self._groups(requests):
+            questions = self._rows(requests, members, method)
             group_rows = [r for q in questions.values() for r in q]
             self._stats.prompt_tokens += sum(len(r.tokens) for r in group_rows)
             prefix_len = 0
@@ -193,14 +196,21 @@ class HFBackend(PromptTokens, Backend):
         index = {p: i for i, p in enumerate(positions)}
         keep = torch.tensor(positions, device=self.device)
         logits = self.model(input_ids=input_ids, logits_to_keep=keep, **kwargs).logits
-        logprobs = torch.log_softmax(logits.float(), dim=-1)
+        # only each row's own read positions go through the (float32) log-softmax: `keep` holds every position any
+        # row reads, so logits has rows x positions vectors, most of them another row's
+        reads = [(b, index[pos - prefix_len]) for b, row in enumerate(batch) for pos, _ in row.reads]
+        picked = logits[torch.tensor([b for b, _ in reads], device=logits.device),
+                        torch.tensor([k for _, k in reads], device=logits.device)]
+        logprobs = torch.log_softmax(picked.float(), dim=-1)
         per_question: dict[int, list[float]] = {}
-        for b, row in enumerate(batch):
+        at = 0  # next row of `logprobs`
+        for row in batch:
             if letter_ids is not None:
-                pos = row.reads[0][0] - prefix_len
-                per_question[row.question] = logprobs[b, index[pos], letter_ids].tolist()
+                per_question[row.question] = logprobs[at, letter_ids].tolist()
+                at += 1
             else:
-                values = [float(logprobs[b, index[pos - prefix_len], target]) for pos, target in row.reads]
+                values = [float(logprobs[at + j, target]) for j, (_, target) in enumerate(row.reads)]
+                at += len(row.reads)
                 start = 0
                 for n in row.options or [len(values)]:
                     per_question.setdefault(row.question, []).append(sum(values[start:start + n]))
