@@ -2,7 +2,9 @@
 `register(subparsers)`; its handler returns an exit code.
 
 Exit codes (scripts and CI rely on them; `harness gate` documents 1 as "regression"):
-  0  done (gate: pass or warn)      1  gate: a significant regression
+  0  done (gate: pass or warn)
+  1  a verdict that failed: gate found a significant regression, `models check` a family that did
+     not run, a sweep with runs that failed (the others are kept)
   2  unusable input: a `UserError`, or a file the user gave that cannot be read or written
      (an OSError naming a file) — one line on stderr, no traceback
   3  a bug in harness: the traceback is printed, and the exit code is never mistaken for 1

@@ -126,6 +126,7 @@ def test_sliding_window_model_same_with_and_without_prefix_cache(tmp_path, case)
         _same(shared, whole, 1e-4)
         assert on["card"]["backend"]["prefix_cache"] == f"on (sliding window {window}: a longer shared prefix is scored whole)"
         assert off["card"]["backend"]["prefix_cache"] == "off (--no-prefix-cache)"
+        assert on["card"]["backend"]["shared_prefix_attention"] is False  # one prefix copy is for full attention only
         tokens = on["card"]["tokens"]
         if window < prefix:  # nothing shared: every prompt computed whole
             assert tokens["computed"] == tokens["prompt"]
@@ -151,4 +152,5 @@ def test_linear_attention_state_is_shared_and_scores_as_whole_prompts(tmp_path):
         _same(shared, whole, 1e-4)
         assert on["card"]["backend"]["prefix_cache"] == "on"
         assert on["card"]["backend"]["model_forward"]["cache"] == "DynamicCache"
+        assert on["card"]["backend"]["shared_prefix_attention"] is False  # recurrent layers: the expanded cache
         assert on["card"]["tokens"]["computed"] < on["card"]["tokens"]["prompt"]

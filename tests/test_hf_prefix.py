@@ -1,4 +1,6 @@
-"""The transformers backend's shared-prefix path scores exactly what whole prompts score."""
+"""The transformers backend's shared-prefix path scores exactly what whole prompts score: on CPU through the
+shared-prefix attention (one prefix copy for all rows), and through the prefix cache expanded to the batch
+(the path GPUs and models outside transformers' attention interface take)."""
 
 from __future__ import annotations
 
@@ -11,24 +13,28 @@ from harness.runner import RunConfig, prepare
 from harness.suite.prompt import continuations
 
 
-def _score(model, requests, method, letter_ids, prefix_cache):
+def _score(model, requests, method, letter_ids, prefix_cache, shared_attention=True):
     backend = HFBackend(ResolvedModel(name="tiny", path=str(model)), device="cpu", batch_size=4,
                         prefix_cache=prefix_cache)
+    assert backend._shared_attention == prefix_cache  # the tiny Qwen2 takes the shared-prefix attention on CPU
+    backend._shared_attention = shared_attention and prefix_cache
     out = {}
     for batch in backend.score(requests, method, letter_ids):
         out.update(zip(batch.indices, batch.outputs, strict=True))
     return out, backend.stats
 
 
+@pytest.mark.parametrize("shared_attention", [True, False], ids=["shared-attention", "expanded-cache"])
 @pytest.mark.parametrize("method", ["letter", "choice"])
-def test_prefix_reuse_matches_whole_prompts(tiny_model, ceval_dir, tmp_path, method):
+def test_prefix_reuse_matches_whole_prompts(tiny_model, ceval_dir, tmp_path, method, shared_attention):
     prep = prepare(RunConfig(suite="ceval", model=str(tiny_model), output=tmp_path, shots=3, data_dir=ceval_dir,
                              subjects=["computer_network", "law", "high_school_physics"]))
     conts = tuple(continuations(prep.spec))
     requests = [ScoreRequest(p.context, conts, p.question.subject) for p in prep.prompts]
     probe = HFBackend(ResolvedModel(name="tiny", path=str(tiny_model)), device="cpu")
     letter_ids = {r.group: probe.letter_token_ids(r.context, conts) for r in requests} if method == "letter" else None
-    shared, shared_stats = _score(tiny_model, requests, method, letter_ids, prefix_cache=True)
+    shared, shared_stats = _score(tiny_model, requests, method, letter_ids, prefix_cache=True,
+                                  shared_attention=shared_attention)
     whole, whole_stats = _score(tiny_model, requests, method, letter_ids, prefix_cache=False)
     assert sorted(shared) == sorted(whole) == list(range(len(requests)))
     for i in whole:
@@ -38,3 +44,19 @@ def test_prefix_reuse_matches_whole_prompts(tiny_model, ceval_dir, tmp_path, met
     assert shared_stats.prompt_tokens == whole_stats.prompt_tokens
     assert whole_stats.computed_tokens == whole_stats.prompt_tokens
     assert shared_stats.computed_tokens < 0.6 * whole_stats.computed_tokens
+
+
+def test_choice_with_one_token_options_runs_each_context_once(tiny_model, ceval_dir, tmp_path):
+    """`--method choice` with single-token options (A-D) reads all four from one pass over the context, as
+    lm-eval's grouping by context does: the same tokens computed as `letter`, the same prediction."""
+    prep = prepare(RunConfig(suite="ceval", model=str(tiny_model), output=tmp_path, shots=2, data_dir=ceval_dir,
+                             subjects=["law", "computer_network"]))
+    conts = tuple(continuations(prep.spec))
+    requests = [ScoreRequest(p.context, conts, p.question.subject) for p in prep.prompts]
+    probe = HFBackend(ResolvedModel(name="tiny", path=str(tiny_model)), device="cpu")
+    letter_ids = {r.group: probe.letter_token_ids(r.context, conts) for r in requests}
+    letter, letter_stats = _score(tiny_model, requests, "letter", letter_ids, prefix_cache=True)
+    choice, choice_stats = _score(tiny_model, requests, "choice", None, prefix_cache=True)
+    assert choice_stats.computed_tokens == letter_stats.computed_tokens
+    for i in letter:
+        assert choice[i] == pytest.approx(letter[i], abs=1e-5)

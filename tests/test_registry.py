@@ -68,6 +68,15 @@ def test_resolution():
         resolve_model("qwen9")
 
 
+def test_base_asked_by_name_is_never_silently_the_chat_release():
+    chat_only = [e for e in load_catalogue().values() if e.hf and e.hf.get("chat") and not e.hf.get("base")]
+    assert chat_only, "the catalogue has chat-only releases (ERNIE 4.5's -PT weights)"
+    entry = chat_only[0]
+    assert resolve_model(entry.key).path == entry.hf["chat"]  # the bare key: the one release there is
+    with pytest.raises(UserError, match="no Hugging Face weights for base"):
+        resolve_model(f"{entry.key}:base")
+
+
 def test_local_folder_and_adapter_folder(tiny_model, tmp_path):
     assert resolve_model(str(tiny_model)).path == str(tiny_model)
     adapter = tmp_path / "adapter"

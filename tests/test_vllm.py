@@ -89,6 +89,23 @@ def _assert_parity(got, want):
         assert g == pytest.approx(w, abs=1e-3)
 
 
+def _block_floor(backend, requests):
+    """Tokens a block-granular prefix cache must compute at most: per subject, the first prompt whole, then
+    each other prompt from the last whole block of the shared prefix on (nothing evicted mid-subject)."""
+    from harness.backends.plan import common_prefix
+
+    block = backend.engine.llm_engine.vllm_config.cache_config.block_size
+    tokens = backend._encode_many([backend._split_space(r.context, r.continuations[0])[0] for r in requests])
+    groups: dict[str, list[list[int]]] = {}
+    for r, t in zip(requests, tokens, strict=True):
+        groups.setdefault(r.group, []).append(t)
+    total = 0
+    for rows in groups.values():
+        shared = common_prefix(rows) // block * block
+        total += len(rows[0]) + sum(len(r) - shared for r in rows[1:])
+    return total
+
+
 @pytest.mark.parametrize("method", ["letter", "choice"])
 def test_parity_with_transformers(setup, tiny_model, method):
     backend = setup["backend"]
@@ -100,6 +117,7 @@ def test_parity_with_transformers(setup, tiny_model, method):
     _assert_parity(got, _hf(tiny_model, setup["requests"], method))
     if method == "letter":  # each subject's few-shot prefix comes from the prefix cache
         assert computed < 0.7 * prompt
+        assert computed <= _block_floor(backend, setup["requests"])
     assert backend.describe()["adapter"] is None
 
 
@@ -132,4 +150,9 @@ def test_cli_run_with_vllm_backend_letter_and_variant(setup, tiny_model, tmp_pat
     assert card["backend"]["backend"] == "vllm" and card["backend"]["adapter_mode"] == "lora"
     assert card["backend"]["engine"]["max_model_len"] == 2048
     assert card["protocol"]["method"] == "letter" and results["scores"]["overall"]["micro"]["n"] == 18
-    assert card["tokens"]["computed"] < card["tokens"]["prompt"]
+    tokens = card["tokens"]
+    assert tokens["computed"] < tokens["prompt"]
+    # vLLM's own count of prompt tokens served from its prefix cache, and the hit rate the card reports
+    assert tokens["cached"] + tokens["computed"] == tokens["sent"] == tokens["prompt"]
+    assert tokens["prefix_cache_hit_rate"] == pytest.approx(tokens["cached"] / tokens["prompt"], abs=1e-4)
+    assert card["backend"]["engine"]["block_size"] == 32  # on CPU: the smallest block its attention takes

@@ -12,6 +12,8 @@ Remote-code and unusual architectures: what `forward` accepts and which cache it
 (`harness/backends/hf_caps.py`). Without `logits_to_keep` the logits are sliced after the forward; a cache that is
 not a plain key/value history (legacy tuples, sparse/compressed/recurrent attention) turns the shared prefix off,
 and a sliding-window cache shares only prefixes that fit in the window. The card's `prefix_cache` says which.
+On a CPU, models whose every layer is plain full attention read the one prefix copy through
+`harness/backends/prefix_attention.py` instead of a copy per row.
 
 Tokenisation is lm-evaluation-harness's (`harness/backends/tokens.py`), shared with the vLLM backend.
 """
@@ -25,11 +27,16 @@ from typing import Any
 
 from harness.backends.base import DTYPES, Backend, Batch, GenerationParams, ScoreRequest, TokenStats
 from harness.backends.hf_caps import probe, share
+from harness.backends.plan import bucket, common_prefix, costs
+from harness.backends.prefix_attention import enable as enable_shared_prefix
+from harness.backends.prefix_attention import prefix_inputs
 from harness.backends.tokens import PromptTokens, cut_at_stop
 from harness.errors import UserError
 from harness.registry import ResolvedModel
 
 log = logging.getLogger(__name__)
+SCORE_ROWS = 64  # default cap on a scoring pass's sequences (the plan usually cuts smaller, by length)
+GENERATE_ROWS = 16  # default generation batch
 
 @dataclass
 class _Row:
@@ -38,20 +45,7 @@ class _Row:
     question: int
     tokens: list[int]
     reads: list[tuple[int, int | None]]  # (position, target id); None target = read the letter ids
-
-
-def _common_prefix(rows: list[list[int]]) -> int:
-    first = rows[0]
-    n = min(len(r) for r in rows)
-    for other in rows[1:]:
-        i = 0
-        limit = min(n, len(other))
-        while i < limit and other[i] == first[i]:
-            i += 1
-        n = i
-        if n == 0:
-            break
-    return n
+    options: list[int] | None = None  # choice: how many of `reads` belong to each option this row scores
 
 
 class HFBackend(PromptTokens, Backend):
@@ -62,7 +56,7 @@ class HFBackend(PromptTokens, Backend):
         model: ResolvedModel,
         device: str = "auto",
         dtype: str = "auto",
-        batch_size: int = 16,
+        batch_size: int | None = None,
         prefix_cache: bool = True,
         max_length: int | None = None,
         trust_remote_code: bool | None = None,
@@ -79,7 +73,11 @@ class HFBackend(PromptTokens, Backend):
         if dtype == "auto":
             dtype = "bfloat16" if device.startswith("cuda") else "float32"
         self.device, self.dtype_name = device, dtype
-        self.batch_size = max(1, int(batch_size))
+        # sequences per pass: given, or up to SCORE_ROWS per length-bucketed scoring pass and GENERATE_ROWS per
+        # generation batch (generation holds a growing cache per row; scoring passes are short)
+        self.batch_option = max(1, int(batch_size)) if batch_size else None
+        self.batch_size = self.batch_option or GENERATE_ROWS
+        self.score_rows = self.batch_option or SCORE_ROWS
         self.prefix_cache = prefix_cache
         self.model_ref = model
         trust = model.trust_remote_code if trust_remote_code is None else trust_remote_code
@@ -113,52 +111,60 @@ class HFBackend(PromptTokens, Backend):
         self.revision = model.revision or getattr(config, "_commit_hash", None)
         self._stats = TokenStats()
         self._torch = torch
+        self._costs = costs(config, device)  # what the batch plan weighs: attended keys and passes
         token = self.tokenizer.eos_token_id if self.tokenizer.eos_token_id is not None else 0
         self.caps = probe(self.model, device, int(token))
         if prefix_cache and self.caps.prefix_cache:
             log.warning("shared-prefix cache off for %s: %s", model.path, self.caps.prefix_cache)
+        # one prefix copy read by every row (CPU, every layer plain full attention, logits_to_keep taken)
+        plain = self.caps.prefix_cache is None and self.caps.window is None and self.caps.logits_to_keep
+        plain = plain and bool(self.caps.layers) and set(self.caps.layers) == {"DynamicLayer"}
+        self._shared_attention = bool(prefix_cache and plain and enable_shared_prefix(self.model, device))
 
     # -- scoring ---------------------------------------------------------------------------
-    def _rows(
-        self, requests: Sequence[ScoreRequest], method: str, letter_ids: dict[str, list[int]] | None
-    ) -> list[_Row]:
-        rows: list[_Row] = []
+    def _rows(self, requests: Sequence[ScoreRequest], indices: Sequence[int], method: str) -> dict[int, list[_Row]]:
+        """The model inputs of `requests[indices]`, question by question, tokenised in one batched call."""
+        questions: dict[int, list[_Row]] = {}
         limit = self.max_length
+        chosen = [requests[i] for i in indices]
         if method == "letter":
-            contexts = [self._split_space(r.context, r.continuations[0])[0] for r in requests]
-            for i, tokens in enumerate(self._encode_many(contexts)):
+            contexts = [self._split_space(r.context, r.continuations[0])[0] for r in chosen]
+            for i, tokens in zip(indices, self._encode_many(contexts), strict=True):
                 tokens = tokens[-limit:]
-                rows.append(_Row(i, tokens, [(len(tokens) - 1, None)]))
-            return rows
-        for i, request in enumerate(requests):
-            ctx, conts = self.encode_pairs(request.context, request.continuations)
+                questions[i] = [_Row(i, tokens, [(len(tokens) - 1, None)])]
+            return questions
+        pairs = self.encode_pairs_many([(r.context, r.continuations) for r in chosen])
+        for i, (ctx, conts) in zip(indices, pairs, strict=True):
+            rows = questions.setdefault(i, [])
             for cont in conts:
                 whole = (ctx + cont)[-(limit + 1):]
                 inp = whole[:-1]
                 start = len(inp) - len(cont)
-                rows.append(_Row(i, inp, [(start + j, cont[j]) for j in range(len(cont))]))
-        return rows
+                reads = [(start + j, cont[j]) for j in range(len(cont))]
+                if rows and rows[-1].tokens == inp:
+                    # the same input as the previous option (one-token continuations: the context itself):
+                    # one row reads both, as lm-eval's grouping by context does
+                    rows[-1].reads += reads
+                    rows[-1].options.append(len(reads))
+                else:
+                    rows.append(_Row(i, inp, reads, [len(reads)]))
+        return questions
 
-    def _plan(self, rows: list[_Row], requests: Sequence[ScoreRequest]) -> list[tuple[str, list[list[_Row]]]]:
-        """Group rows by prompt group, then cut each group into batches of whole questions,
-        longest first. The plan depends only on the requests, never on what is already done."""
-        by_group: dict[str, dict[int, list[_Row]]] = {}
-        for row in rows:
-            by_group.setdefault(requests[row.question].group, {}).setdefault(row.question, []).append(row)
-        plan = []
-        for group, questions in by_group.items():
-            order = sorted(questions, key=lambda q: (-max(len(r.tokens) for r in questions[q]), q))
-            batches: list[list[_Row]] = []
-            current: list[_Row] = []
-            for q in order:
-                if current and len(current) + len(questions[q]) > self.batch_size:
-                    batches.append(current)
-                    current = []
-                current.extend(questions[q])
-            if current:
-                batches.append(current)
-            plan.append((group, batches))
-        return plan
+    def _groups(self, requests: Sequence[ScoreRequest]) -> list[tuple[str, list[int]]]:
+        """Request indices by prompt group, groups in first-seen order. Each group is tokenised when its turn comes,
+        so the first forward pass waits for one group's tokens, not for the whole suite's."""
+        by_group: dict[str, list[int]] = {}
+        for i, request in enumerate(requests):
+            by_group.setdefault(request.group, []).append(i)
+        return list(by_group.items())
+
+    def _batches(self, questions: dict[int, list[_Row]], prefix_len: int) -> list[list[_Row]]:
+        """A group's forward passes: whole questions, length-bucketed (harness/backends/plan.py) so that little of
+        a pass is padding. The plan depends only on the requests, never on what is already done."""
+        ids = list(questions)
+        widths = [max(len(r.tokens) for r in questions[q]) - prefix_len for q in ids]
+        passes = bucket(widths, [len(questions[q]) for q in ids], self.score_rows, prefix_len, *self._costs)
+        return [[r for k in p for r in questions[ids[k]]] for p in passes]
 
     def score(
         self,
@@ -169,19 +175,19 @@ class HFBackend(PromptTokens, Backend):
     ) -> Iterator[Batch]:
         torch = self._torch
         done = done or set()
-        rows = self._rows(requests, method, letter_ids)
-        for group, batches in self._plan(rows, requests):
-            todo = [b for b in batches if not {r.question for r in b} <= done]
-            group_rows = [r for b in batches for r in b]
+        for group, members in self._groups(requests):
+            questions = self._rows(requests, members, method)
+            group_rows = [r for q in questions.values() for r in q]
             self._stats.prompt_tokens += sum(len(r.tokens) for r in group_rows)
-            if not todo:
-                continue
             prefix_len = 0
             if self.prefix_cache and self.caps.prefix_cache is None and len(group_rows) > 1:
-                prefix_len = _common_prefix([r.tokens for r in group_rows])
+                prefix_len = common_prefix([r.tokens for r in group_rows])
                 first_read = min(pos for r in group_rows for pos, _ in r.reads)
                 prefix_len = min(prefix_len, first_read, min(len(r.tokens) for r in group_rows) - 1)
                 prefix_len = self._fit_window(prefix_len, group)
+            todo = [b for b in self._batches(questions, prefix_len) if not {r.question for r in b} <= done]
+            if not todo:
+                continue
             with torch.inference_mode():
                 prefix_kv = self._prefix_kv(group_rows[0].tokens[:prefix_len]) if prefix_len > 0 else None
                 ids = (letter_ids or {}).get(group)
@@ -200,10 +206,11 @@ class HFBackend(PromptTokens, Backend):
                         "whole prompts for such groups", group, prefix_len, window)
         return 0
 
-    def _forward(self, input_ids: Any, keep: Any, cache: Any = None, want_cache: bool = False) -> Any:
+    def _forward(self, input_ids: Any, keep: Any, cache: Any = None, want_cache: bool = False,
+                 **extra: Any) -> Any:
         """The model's outputs at positions `keep` (a tensor of indices, or 1 for the last), asking `forward` only
         for what its signature takes; `cache` is a prefix cache to continue from."""
-        kwargs: dict[str, Any] = {}
+        kwargs: dict[str, Any] = dict(extra)
         if self.caps.use_cache:
             kwargs["use_cache"] = want_cache or cache is not None
         if cache is not None:
@@ -216,10 +223,12 @@ class HFBackend(PromptTokens, Backend):
         return out
 
     def _prefix_kv(self, tokens: list[int]) -> Any:
+        """The prefix's cache: the model's own `Cache`, or (shared-prefix attention) each layer's (keys, values)."""
         torch = self._torch
         out = self._forward(torch.tensor([tokens], device=self.device), 1, want_cache=True)
         self._stats.computed_tokens += len(tokens)
-        return out.past_key_values
+        cache = out.past_key_values
+        return [(layer.keys, layer.values) for layer in cache.layers] if self._shared_attention else cache
 
     def _run_batch(self, batch: list[_Row], prefix_len: int, prefix_kv: Any, letter_ids: list[int] | None) -> Batch:
         torch = self._torch
@@ -229,20 +238,33 @@ class HFBackend(PromptTokens, Backend):
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
         input_ids = torch.tensor([s + [pad] * (width - len(s)) for s in suffixes], device=self.device)
         self._stats.computed_tokens += sum(len(s) for s in suffixes)
-        cache = share(prefix_kv, len(batch)) if prefix_kv is not None else None
         positions = sorted({pos - prefix_len for r in batch for pos, _ in r.reads})
         index = {p: i for i, p in enumerate(positions)}
         keep = torch.tensor(positions, device=self.device)
-        logits = self._forward(input_ids, keep, cache).logits
-        logprobs = torch.log_softmax(logits.float(), dim=-1)
+        if prefix_kv is not None and self._shared_attention:
+            logits = self._forward(input_ids, keep, **prefix_inputs(prefix_kv, prefix_len, width, self.device)).logits
+        else:
+            cache = share(prefix_kv, len(batch)) if prefix_kv is not None else None
+            logits = self._forward(input_ids, keep, cache).logits
+        # only each row's own read positions go through the (float32) log-softmax: `keep` holds every position any
+        # row reads, so logits has rows x positions vectors, most of them another row's
+        reads = [(b, index[pos - prefix_len]) for b, row in enumerate(batch) for pos, _ in row.reads]
+        picked = logits[torch.tensor([b for b, _ in reads], device=logits.device),
+                        torch.tensor([k for _, k in reads], device=logits.device)]
+        logprobs = torch.log_softmax(picked.float(), dim=-1)
         per_question: dict[int, list[float]] = {}
-        for b, row in enumerate(batch):
+        at = 0  # next row of `logprobs`
+        for row in batch:
             if letter_ids is not None:
-                pos = row.reads[0][0] - prefix_len
-                per_question[row.question] = logprobs[b, index[pos], letter_ids].tolist()
+                per_question[row.question] = logprobs[at, letter_ids].tolist()
+                at += 1
             else:
-                total = sum(float(logprobs[b, index[pos - prefix_len], target]) for pos, target in row.reads)
-                per_question.setdefault(row.question, []).append(total)
+                values = [float(logprobs[at + j, target]) for j, (_, target) in enumerate(row.reads)]
+                at += len(row.reads)
+                start = 0
+                for n in row.options or [len(values)]:
+                    per_question.setdefault(row.question, []).append(sum(values[start:start + n]))
+                    start += n
         indices = list(per_question)
         return Batch(indices=indices, outputs=[per_question[i] for i in indices])
 
@@ -257,8 +279,9 @@ class HFBackend(PromptTokens, Backend):
             "adapter": self.model_ref.adapter,
             "dtype": self.dtype_name,
             "device": self.device,
-            "batch_size": self.batch_size,
+            "batch_size": self.batch_option or "auto",
             "prefix_cache": self.caps.describe(self.prefix_cache),
+            "shared_prefix_attention": self._shared_attention,
             "model_forward": {"logits_to_keep": self.caps.logits_to_keep, "cache": self.caps.cache},
             "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
         }

@@ -45,11 +45,26 @@ class PromptTokens:
 
     def encode_pairs(self, context: str, continuations: Sequence[str]) -> tuple[list[int], list[list[int]]]:
         """(context tokens, each continuation's tokens) as lm-eval computes them."""
-        pairs = [self._split_space(context, c) for c in continuations]
-        ctx = pairs[0][0]
-        encoded = self._encode_many([ctx] + [c + k for c, k in pairs])
-        ctx_enc = encoded[0]
-        return ctx_enc, [whole[len(ctx_enc):] for whole in encoded[1:]]
+        return self.encode_pairs_many([(context, continuations)])[0]
+
+    def encode_pairs_many(
+        self, requests: Sequence[tuple[str, Sequence[str]]]
+    ) -> list[tuple[list[int], list[list[int]]]]:
+        """`encode_pairs` for many (context, continuations) at once: one batched tokenizer call for all texts
+        instead of one call per question."""
+        texts: list[str] = []
+        spans: list[tuple[int, int]] = []
+        for context, continuations in requests:
+            pairs = [self._split_space(context, c) for c in continuations]
+            spans.append((len(texts), len(pairs)))
+            texts.append(pairs[0][0])
+            texts.extend(c + k for c, k in pairs)
+        encoded = self._encode_many(texts)
+        out = []
+        for start, n in spans:
+            ctx = encoded[start]
+            out.append((ctx, [whole[len(ctx):] for whole in encoded[start + 1:start + 1 + n]]))
+        return out
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Each text's token count as the backend will encode it (see Backend.count_tokens)."""

@@ -3,7 +3,12 @@
 `letter`: one request per question with `max_tokens=1` and `logprob_token_ids` = the answer
 letters, so vLLM returns exactly their (raw) log-probabilities and never needs prompt log-probs —
 which would switch its prefix cache off. Requests go subject by subject: the first question of each
-subject is run alone to fill the cache with the shared few-shot prefix, then the rest hit it.
+subject is run alone to fill the cache with the shared few-shot prefix, then the rest hit it. Subjects
+are sent together only as many as their blocks fit the KV cache (`plan.chunk_groups`), so a warmed
+prefix is never evicted before its subject's last question. Only whole blocks are shared, so each
+question recomputes the prefix's tail past its last whole block: on CPU the block is 32 tokens (the
+smallest its attention takes; vLLM's CPU default is 128), on GPU vLLM's 16. The card's tokens give
+vLLM's own count of prompt tokens served from its cache (`num_cached_tokens`) and the hit rate.
 
 `choice`: one request per (question, option) with prompt log-probs, summing the continuation's
 tokens exactly as lm-eval's `vllm` model does (the parity path; no prefix cache by construction).
@@ -32,13 +37,8 @@ from vllm import LLM, SamplingParams
 from vllm.inputs import TokensPrompt
 from vllm.lora.request import LoRARequest
 
-from harness.backends.base import (
-    DTYPES,
-    Backend,
-    Batch,
-    ScoreRequest,
-    TokenStats,
-)
+from harness.backends.base import DTYPES, Backend, Batch, ScoreRequest, TokenStats
+from harness.backends.plan import chunk_groups, group_footprint
 from harness.backends.tokens import PromptTokens
 from harness.backends.vllm_generate import VLLMGeneration
 from harness.errors import UserError
@@ -47,7 +47,8 @@ from harness.registry import ResolvedModel
 log = logging.getLogger(__name__)
 
 LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)  # the ranks vLLM's LoRAConfig accepts
-GROUPS_PER_CALL = 16  # subjects sent to the engine together (their prefixes must fit the KV cache)
+GROUPS_PER_CALL = 16  # subjects sent to the engine together when the KV cache's size is unknown
+CPU_BLOCK_SIZE = 32  # the smallest block vLLM's CPU attention takes: less of each prefix is recomputed
 
 
 def adapter_rank(adapter: str) -> int:
@@ -108,6 +109,7 @@ class VLLMBackend(PromptTokens, VLLMGeneration, Backend):
         adapters: Sequence[str] = (),
         max_loras: int = 1,
         seed: int = 0,
+        block_size: int | None = None,
     ) -> None:
         import transformers
         from vllm.platforms import current_platform
@@ -130,6 +132,7 @@ class VLLMBackend(PromptTokens, VLLMGeneration, Backend):
             "max_model_len": max_model_len,
             "enforce_eager": self.on_cpu if enforce_eager is None else bool(enforce_eager),
             "seed": seed,
+            "block_size": block_size or (CPU_BLOCK_SIZE if self.on_cpu else None),
         }
         self.max_loras = max(1, int(max_loras))
         self.base_path, self.revision = model.path, model.revision
@@ -235,13 +238,27 @@ class VLLMBackend(PromptTokens, VLLMGeneration, Backend):
     def _limit(self) -> int:
         return int(self.engine.llm_engine.model_config.max_model_len)
 
-    def _chunks(self, requests: Sequence[ScoreRequest]) -> list[list[list[int]]]:
-        """Question indices grouped by prompt group (first-seen order), groups cut into engine calls."""
+    def _chunks(self, requests: Sequence[ScoreRequest], tokens: Sequence[Sequence[int]]) -> list[list[list[int]]]:
+        """Question indices grouped by prompt group (first-seen order), groups cut into engine calls that fit
+        the KV cache (`tokens`: what each request sends)."""
         groups: dict[str, list[int]] = {}
         for i, r in enumerate(requests):
             groups.setdefault(r.group, []).append(i)
         ordered = list(groups.values())
-        return [ordered[i : i + GROUPS_PER_CALL] for i in range(0, len(ordered), GROUPS_PER_CALL)]
+        cache = self.engine.llm_engine.vllm_config.cache_config
+        block = int(cache.block_size or 16)
+        budget = int(0.8 * cache.num_gpu_blocks * block) if cache.num_gpu_blocks else None
+        feet = [group_footprint([tokens[i] for i in g], block) for g in ordered]
+        return [[ordered[k] for k in call] for call in chunk_groups(feet, budget, GROUPS_PER_CALL)]
+
+    def _count(self, prompt_len: int, cached: int | None) -> None:
+        """Tokens computed, and vLLM's own count of prompt tokens it served from its prefix cache."""
+        cached = cached or 0
+        self._stats.computed_tokens += prompt_len - cached
+        extra = self._stats.extra.setdefault("tokens", {})  # the card's `tokens` section
+        extra["cached"] = extra.get("cached", 0) + cached
+        extra["sent"] = extra.get("sent", 0) + prompt_len
+        extra["prefix_cache_hit_rate"] = round(extra["cached"] / extra["sent"], 4)
 
     def score(
         self,
@@ -265,7 +282,7 @@ class VLLMBackend(PromptTokens, VLLMGeneration, Backend):
         contexts = [self._split_space(r.context, r.continuations[0])[0] for r in requests]
         tokens = [t[-limit:] for t in self._encode_many(contexts)]
         self._stats.prompt_tokens += sum(len(t) for t in tokens)
-        for chunk in self._chunks(requests):
+        for chunk in self._chunks(requests, tokens):
             if {i for group in chunk for i in group} <= done:
                 continue
             # first question of each subject alone (fills the cache with the prefix), then the rest
@@ -284,7 +301,7 @@ class VLLMBackend(PromptTokens, VLLMGeneration, Backend):
                     lora_request=self.lora,
                 )
                 for i, out in zip(wave, outputs, strict=True):
-                    self._stats.computed_tokens += len(tokens[i]) - (out.num_cached_tokens or 0)
+                    self._count(len(tokens[i]), out.num_cached_tokens)
                     step = out.outputs[0].logprobs[0]
                     result[i] = [float(step[t].logprob) for t in letter_ids[requests[i].group]]
             indices = sorted(result)
@@ -293,13 +310,15 @@ class VLLMBackend(PromptTokens, VLLMGeneration, Backend):
     def _score_choice(self, requests: Sequence[ScoreRequest], done: set[int]) -> Iterator[Batch]:
         limit = self._limit()
         prompts: list[tuple[int, list[int], list[int]]] = []  # (question, tokens, continuation)
-        for i, request in enumerate(requests):
-            ctx, conts = self.encode_pairs(request.context, request.continuations)
+        for i, (ctx, conts) in enumerate(self.encode_pairs_many([(r.context, r.continuations) for r in requests])):
             for cont in conts:
                 prompts.append((i, (ctx + cont)[-limit:], cont))
         self._stats.prompt_tokens += sum(len(t) for _, t, _ in prompts)
         params = SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=1, detokenize=False)
-        for chunk in self._chunks(requests):
+        per_question: dict[int, list[int]] = {}
+        for i, t, _ in prompts:
+            per_question.setdefault(i, []).extend(t)
+        for chunk in self._chunks(requests, [per_question[i] for i in range(len(requests))]):
             wanted = {i for group in chunk for i in group}
             if wanted <= done:
                 continue
@@ -309,7 +328,7 @@ class VLLMBackend(PromptTokens, VLLMGeneration, Backend):
             )
             result: dict[int, list[float]] = {}
             for (i, toks, cont), out in zip(rows, outputs, strict=True):
-                self._stats.computed_tokens += len(toks) - (out.num_cached_tokens or 0)
+                self._count(len(toks), out.num_cached_tokens)
                 start = len(toks) - len(cont)
                 total = sum(float(out.prompt_logprobs[start + j][toks[start + j]].logprob) for j in range(len(cont)))
                 result.setdefault(i, []).append(total)

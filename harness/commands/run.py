@@ -20,7 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backend", default="hf", help="hf (transformers), vllm, or openai (any OpenAI-compatible server or API)")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 … (default: cuda when available)")
     p.add_argument("--dtype", default="auto", help="auto, float32, bfloat16, float16 (auto: bf16 on GPU, fp32 on CPU)")
-    p.add_argument("--batch-size", type=int, default=16, help="sequences per forward pass")
+    p.add_argument("--batch-size", type=int, help="most sequences per forward pass (default: hf cuts scoring passes by length, up to 64; generation 16)")
     p.add_argument("--data-dir", type=Path, help="local folder in the benchmark's release layout (instead of the hub)")
     p.add_argument("--output", type=Path, help="run folder (default: runs/<suite>-<model>)")
     p.add_argument("--chat-template", action="store_true", help="wrap each prompt in the model's chat template")

@@ -63,12 +63,14 @@ def _from_entry(entry: ModelEntry, flavour: str | None, catalogue: dict[str, Mod
             entry=entry,
         )
     hf = entry.hf or {}
-    if flavour == "chat":
-        repo = hf.get("chat")
-    else:
+    if flavour in ("chat", "base"):  # asked for by name: that release, never the other one instead
+        repo = hf.get(flavour)
+    else:  # the bare key: the base release, or the only (chat) one an entry has
         repo = hf.get("base") or hf.get("chat")
     if not repo:
-        raise UserError(f"model '{entry.key}' has no Hugging Face weights{' for chat' if flavour else ''}")
+        raise UserError(f"model '{entry.key}' has no Hugging Face weights{f' for {flavour}' if flavour else ''}"
+                        + (" (it has a chat release: use the bare key or :chat)" if flavour == "base" and hf.get("chat")
+                           else ""))
     name = entry.key + (":chat" if flavour == "chat" else "")
     return ResolvedModel(name=name, path=repo, trust_remote_code=entry.trust_remote_code, entry=entry)
 

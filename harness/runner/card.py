@@ -72,7 +72,9 @@ def build_card(
         "data_dir": str(config.data_dir) if config.data_dir else (spec.hub or None),
         "finished_at": now(),
         "seconds": round(time.time() - started, 3),
-        "tokens": {"prompt": stats.prompt_tokens, "computed": stats.computed_tokens},
-        **stats.extra,  # a backend's own accounting (the openai backend: requests, retries, cost)
+        # prompt tokens, tokens the model computed and the backend's own token counts (vLLM: its prefix-cache hits);
+        # the rest of a backend's accounting (the openai backend: requests, retries, cost) beside them
+        "tokens": {"prompt": stats.prompt_tokens, "computed": stats.computed_tokens, **stats.extra.get("tokens", {})},
+        **{k: v for k, v in stats.extra.items() if k != "tokens"},
         "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()},
     }

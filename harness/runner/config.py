@@ -22,7 +22,7 @@ class RunConfig:
     backend: str = "hf"
     device: str = "auto"
     dtype: str = "auto"
-    batch_size: int = 16
+    batch_size: int | None = None  # None: the backend's own (hf: scoring passes up to 64, generation 16)
     data_dir: Path | None = None
     chat_template: bool = False
     revision: str | None = None

@@ -42,7 +42,7 @@ def execute(config: RunConfig, progress: bool = True, backend: Backend | None = 
     `backend`: one already open for `config.model` (a sweep worker keeps its model loaded across
     shards); it is left open, and its token counts start again from zero for this run's card.
     `adopt_records`: the folder's records carry no run key and are this run's (a sweep's merge)."""
-    if config.batch_size < 1:
+    if config.batch_size is not None and config.batch_size < 1:
         raise UserError("--batch-size must be at least 1")
     spec = load_suite(config.suite)
     method = make_method(config, spec)  # loads and checks the data before any model is loaded
