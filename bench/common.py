@@ -62,7 +62,7 @@ def lm_eval_tasks(folder: Path, prep, shots: int, split: str = "eval") -> list[s
     the suite's own prompt: header as description, its question template, target and few-shot delimiters."""
     import yaml
 
-    from harness.suite.prompt import _Blank, _fields
+    from harness.suite.prompt import _Blank, header_fields
 
     spec = prep.spec
     template = spec.prompt.question
@@ -98,7 +98,7 @@ def lm_eval_tasks(folder: Path, prep, shots: int, split: str = "eval") -> list[s
             "fewshot_config": {"sampler": "first_n"},
             "num_fewshot": shots,
             "output_type": "multiple_choice",
-            "description": spec.prompt.header.format_map(_Blank(_fields(spec, subject))),
+            "description": spec.prompt.header.format_map(_Blank(header_fields(spec, subject))),
             "doc_to_text": template,
             "doc_to_choice": letters,
             "doc_to_target": "{{" + repr(letters) + ".index(answer)}}",

@@ -132,8 +132,8 @@ def main() -> int:
         torch.set_num_threads(args.threads)
     from harness.registry import resolve_model
     from harness.runner import RunConfig
+    from harness.runner.choose import make_method
     from harness.runner.loop import open_backend
-    from harness.runner.methods import make_method
     from harness.suite import load_suite
 
     args.workdir.mkdir(parents=True, exist_ok=True)

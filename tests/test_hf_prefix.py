@@ -60,3 +60,41 @@ def test_choice_with_one_token_options_runs_each_context_once(tiny_model, ceval_
     assert choice_stats.computed_tokens == letter_stats.computed_tokens
     for i in letter:
         assert choice[i] == pytest.approx(letter[i], abs=1e-5)
+
+
+@pytest.mark.parametrize("prefix_cache", [True, False], ids=["prefix", "whole"])
+@pytest.mark.parametrize("method", ["letter", "choice"])
+def test_last_layer_on_read_positions_only_scores_as_every_position(tiny_model, ceval_dir, tmp_path, method,
+                                                                     prefix_cache):
+    """The last layer's output projection and MLP run only where logits are read: the same log-probs as running
+    them at every position (the read positions' outputs do not depend on the others' in the last layer)."""
+    prep = prepare(RunConfig(suite="ceval", model=str(tiny_model), output=tmp_path, shots=2, data_dir=ceval_dir,
+                             subjects=["law", "computer_network"]))
+    conts = tuple(continuations(prep.spec))
+    requests = [ScoreRequest(p.context, conts, p.question.subject) for p in prep.prompts]
+    backend = HFBackend(ResolvedModel(name="tiny", path=str(tiny_model)), device="cpu", batch_size=4,
+                        prefix_cache=prefix_cache)
+    assert backend.describe()["last_layer"] == "read positions only"
+    letter_ids = ({r.group: backend.letter_token_ids(r.context, conts) for r in requests}
+                  if method == "letter" else None)
+    calls = []
+    # the MLP's own down projection sees the positions the MLP computes
+    backend.model.model.layers[-1].mlp.down_proj.register_forward_pre_hook(
+        lambda _m, args: calls.append(args[0].shape[0] * args[0].shape[1]))
+
+    def run():
+        out = {}
+        for batch in backend.score(requests, method, letter_ids):
+            out.update(zip(batch.indices, batch.outputs, strict=True))
+        return out
+
+    pruned = run()
+    pruned_positions = sum(calls)
+    calls.clear()
+    backend._read_positions = None
+    full = run()
+    assert pruned_positions < sum(calls) / 3  # most positions were skipped
+    assert sorted(pruned) == sorted(full) == list(range(len(requests)))
+    for i in full:
+        assert pruned[i] == pytest.approx(full[i], abs=1e-5)
+        assert max(range(4), key=lambda k: pruned[i][k]) == max(range(4), key=lambda k: full[i][k])

@@ -13,7 +13,8 @@ Remote-code and unusual architectures: what `forward` accepts and which cache it
 not a plain key/value history (legacy tuples, sparse/compressed/recurrent attention) turns the shared prefix off,
 and a sliding-window cache shares only prefixes that fit in the window. The card's `prefix_cache` says which.
 On a CPU, models whose every layer is plain full attention read the one prefix copy through
-`harness/backends/prefix_attention.py` instead of a copy per row.
+`harness/backends/prefix_attention.py` instead of a copy per row. The last layer's output projection and MLP
+run only at the positions whose logits are read (`harness/backends/read_positions.py`).
 
 Tokenisation is lm-evaluation-harness's (`harness/backends/tokens.py`), shared with the vLLM backend.
 """
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +32,7 @@ from harness.backends.hf_caps import probe, share
 from harness.backends.plan import bucket, common_prefix, costs
 from harness.backends.prefix_attention import enable as enable_shared_prefix
 from harness.backends.prefix_attention import prefix_inputs
+from harness.backends.read_positions import install as install_read_positions
 from harness.backends.tokens import PromptTokens, cut_at_stop
 from harness.errors import UserError
 from harness.registry import ResolvedModel
@@ -120,6 +123,8 @@ class HFBackend(PromptTokens, Backend):
         plain = self.caps.prefix_cache is None and self.caps.window is None and self.caps.logits_to_keep
         plain = plain and bool(self.caps.layers) and set(self.caps.layers) == {"DynamicLayer"}
         self._shared_attention = bool(prefix_cache and plain and enable_shared_prefix(self.model, device))
+        # the last layer (and the head) only where logits are read
+        self._read_positions = install_read_positions(self.model, head=self.caps.logits_to_keep)
 
     # -- scoring ---------------------------------------------------------------------------
     def _rows(self, requests: Sequence[ScoreRequest], indices: Sequence[int], method: str) -> dict[int, list[_Row]]:
@@ -241,16 +246,22 @@ class HFBackend(PromptTokens, Backend):
         positions = sorted({pos - prefix_len for r in batch for pos, _ in r.reads})
         index = {p: i for i, p in enumerate(positions)}
         keep = torch.tensor(positions, device=self.device)
-        if prefix_kv is not None and self._shared_attention:
-            logits = self._forward(input_ids, keep, **prefix_inputs(prefix_kv, prefix_len, width, self.device)).logits
-        else:
-            cache = share(prefix_kv, len(batch)) if prefix_kv is not None else None
-            logits = self._forward(input_ids, keep, cache).logits
+        # every read: (row, position in this pass's input, index of that position in `keep`)
+        reads = [(b, pos - prefix_len, index[pos - prefix_len]) for b, row in enumerate(batch) for pos, _ in row.reads]
+        rows_t, pos_t, kept_t = (torch.tensor(column, device=self.device) for column in zip(*reads, strict=True))
+        only: Any = nullcontext()
+        if self._read_positions is not None:  # the last layer and the head compute each row's own reads only
+            only = self._read_positions.only(rows_t, pos_t, kept_t)
+        with only:
+            if prefix_kv is not None and self._shared_attention:
+                extra = prefix_inputs(prefix_kv, prefix_len, width, self.device)
+                logits = self._forward(input_ids, keep, **extra).logits
+            else:
+                cache = share(prefix_kv, len(batch)) if prefix_kv is not None else None
+                logits = self._forward(input_ids, keep, cache).logits
         # only each row's own read positions go through the (float32) log-softmax: `keep` holds every position any
         # row reads, so logits has rows x positions vectors, most of them another row's
-        reads = [(b, index[pos - prefix_len]) for b, row in enumerate(batch) for pos, _ in row.reads]
-        picked = logits[torch.tensor([b for b, _ in reads], device=logits.device),
-                        torch.tensor([k for _, k in reads], device=logits.device)]
+        picked = logits[rows_t.to(logits.device), kept_t.to(logits.device)]
         logprobs = torch.log_softmax(picked.float(), dim=-1)
         per_question: dict[int, list[float]] = {}
         at = 0  # next row of `logprobs`
@@ -282,6 +293,7 @@ class HFBackend(PromptTokens, Backend):
             "batch_size": self.batch_option or "auto",
             "prefix_cache": self.caps.describe(self.prefix_cache),
             "shared_prefix_attention": self._shared_attention,
+            "last_layer": "read positions only" if self._read_positions else "all positions",
             "model_forward": {"logits_to_keep": self.caps.logits_to_keep, "cache": self.caps.cache},
             "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
         }

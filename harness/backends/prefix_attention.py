@@ -14,8 +14,8 @@ merged exactly through the two parts' log-sum-exps, both computed by torch's fus
 
 It is registered with transformers' attention interface under `NAME` and behaves as `sdpa` for every
 call that does not pass `shared_prefix` (prefix computation, generation). It is used only where it is
-exact and pays: models that route attention through that interface, with full (not sliding-window)
-attention in every layer, on a CPU (on a GPU the copies are cheap next to the fused kernels).
+exact and pays: architectures listed in `PLAIN_ATTENTION` that route attention through that interface, with
+full (not sliding-window) attention in every layer, on a CPU (on a GPU the copies are cheap next to the fused kernels).
 """
 
 from __future__ import annotations
@@ -23,6 +23,14 @@ from __future__ import annotations
 from typing import Any
 
 NAME = "harness_shared_prefix"
+# Architectures whose attention is the plain kind this module reproduces (queries, keys and values of one head
+# size, no soft-capping, sinks or extra terms passed to the attention function), each checked by
+# `harness models check` (prefix path: shared prefix == whole prompts). Multi-head latent attention (MiniCPM3,
+# GLM-4.7-Flash: values narrower than queries) and anything not listed keep the expanded cache.
+PLAIN_ATTENTION = frozenset({
+    "llama", "qwen2", "qwen3", "qwen3_moe", "ernie4_5", "ernie4_5_moe", "glm", "glm4", "glm4_moe",
+    "hunyuan_v1_dense", "hunyuan_v1_moe", "seed_oss",
+})
 
 
 def _flash(query: Any, key: Any, value: Any, causal: bool, scale: float) -> tuple[Any, Any]:
@@ -65,6 +73,8 @@ def enable(model: Any, device: str) -> bool:
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     config = getattr(base, "config", None)
     if config is None or not getattr(type(base), "_supports_attention_backend", False):
+        return False
+    if getattr(config, "model_type", None) not in PLAIN_ATTENTION:
         return False
     if getattr(config, "_attn_implementation", None) != "sdpa":
         return False
