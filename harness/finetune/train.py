@@ -22,13 +22,15 @@ from typing import Any
 import yaml
 
 import harness
+from harness.backends.base import resolve_device
 from harness.errors import UserError
-from harness.finetune.data import Messages, file_sha256, load_examples
+from harness.finetune.data import Messages, load_examples
 from harness.finetune.output import check_output, commit, staging_folder
 from harness.finetune.recipe import Recipe, template_text
 from harness.registry import resolve_model
 from harness.registry.adapter import MANIFEST
 from harness.registry.catalogue import clear_cache, variants_dir
+from harness.results.evidence import file_sha256
 
 TEMPLATE_FILE = "chat_template.jinja"
 
@@ -129,16 +131,6 @@ def model_linears(model: Any) -> list[str]:
             and type(m).__module__.startswith(("transformers.models.", "transformers_modules."))]
 
 
-def _device(device: str) -> str:
-    import torch
-
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError("--device cuda asked for, but torch sees no CUDA device")
-    return device
-
-
 def _cutoff(cutoff_len: int, model: Any) -> int:
     """The recipe's cutoff_len, clamped (with a warning) to the positions the model has."""
     positions = getattr(model.config, "max_position_embeddings", None)
@@ -199,7 +191,7 @@ def finetune(
     base = resolve_model(model_arg)
     if base.adapter:
         raise UserError(f"'{model_arg}' is already an adapter; fine-tune its base model instead")
-    device = _device(device)
+    device = resolve_device(device)
     if recipe.quantization == "4bit":
         if importlib.util.find_spec("bitsandbytes") is None:
             raise UserError("QLoRA (quantization: 4bit) needs bitsandbytes: pip install bitsandbytes (CUDA only)")

@@ -14,24 +14,16 @@ adapter folder is one of:
 
 from __future__ import annotations
 
-import hashlib
 import sys
 from pathlib import Path
 from typing import Any
 
 from harness.errors import UserError
+from harness.results.evidence import file_sha256
 from harness.results.jsonl import read_json
 
 MANIFEST = "manifest.json"
 PARTIAL = ".harness-partial"  # inside a fine-tune's folder while it trains
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def adapter_files(folder: Path) -> dict[str, str]:

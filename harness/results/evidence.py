@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from pathlib import Path
 from typing import Any
 
 from harness.errors import UserError
@@ -72,6 +73,15 @@ def _check_logprobs(rec: Record, where: str) -> None:
 def sha256(data: bytes) -> str:
     """The digest results.json keeps of the records.jsonl it was computed from."""
     return hashlib.sha256(data).hexdigest()
+
+
+def file_sha256(path: Path) -> str:
+    """A file's sha256, read in 1 MiB chunks (adapter weights and training data can be large)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def check_scores(results: dict[str, Any], records: list[Record], where: str) -> None:

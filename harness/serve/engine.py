@@ -20,7 +20,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from harness.backends.base import DTYPES
+from harness.backends.base import resolve_device_dtype
 from harness.backends.tokens import PromptTokens
 from harness.errors import UserError
 from harness.serve.options import ServeOptions
@@ -71,15 +71,7 @@ class Engine(PromptTokens):
         import transformers
 
         base = options.base
-        device, dtype = options.device, options.dtype
-        if dtype not in DTYPES:
-            raise UserError(f"unknown dtype '{dtype}' (choose from {', '.join(DTYPES)})")
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            raise UserError("--device cuda asked for, but torch sees no CUDA device")
-        if dtype == "auto":
-            dtype = "bfloat16" if device.startswith("cuda") else "float32"
+        device, dtype = resolve_device_dtype(options.device, options.dtype)
         self.torch, self.device, self.dtype_name = torch, device, dtype
         self.model_ref = base
         kwargs: dict[str, Any] = {"revision": base.revision, "trust_remote_code": base.trust_remote_code}
