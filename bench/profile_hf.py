@@ -161,11 +161,17 @@ def main() -> int:
         ids = kw.get("input_ids")
         past = kw.get("past_key_values")
         past_len = past.get_seq_length() if past is not None else 0
-        if kw.get("shared_prefix") is not None:  # shared-prefix attention: the one prefix copy, no cache
-            past_len = int(kw["shared_prefix"][0][0].shape[2])
+        rows, width = int(ids.shape[0]), int(ids.shape[1])
+        run, own = rows * width, rows * width * (width + 1) // 2  # tokens run (with padding), query-key pairs
+        packing = kw.get("shared_prefix")
+        if packing is not None:  # a packed pass: one sequence of every row's tokens; the one prefix copy, no cache
+            past_len = int(packing[0][0].shape[2])
+            rows = sum(int(g.shape[0]) for g, _, _ in packing.parts)
+            own = sum(int(g.shape[0]) * int(g.shape[1]) * (int(g.shape[1]) + 1) // 2 for g, _, _ in packing.parts)
+            width = max(int(g.shape[1]) for g, _, _ in packing.parts)
         start = time.perf_counter()
         out = forward(*a, **kw)
-        calls.append({"rows": int(ids.shape[0]), "width": int(ids.shape[1]), "past": int(past_len),
+        calls.append({"rows": rows, "width": width, "run": run, "own": own, "past": int(past_len),
                       "seconds": time.perf_counter() - start})
         return out
 
@@ -187,13 +193,13 @@ def main() -> int:
 
     stats = backend.stats
     rows = sum(c["rows"] for c in calls)
-    padded = sum(c["rows"] * c["width"] for c in calls)
+    padded = sum(c["run"] for c in calls)
     real = stats.computed_tokens
     fwd = sum(c["seconds"] for c in calls)
     # attention FLOPs: each computed token attends to the cached prefix and to the earlier tokens of its own row
     att_per_pair = 4 * layers * cfg.num_attention_heads * (hidden // cfg.num_attention_heads)
-    att_prefix = sum(c["rows"] * c["width"] * c["past"] for c in calls) * att_per_pair
-    att_own = sum(c["rows"] * c["width"] * (c["width"] + 1) // 2 for c in calls) * att_per_pair
+    att_prefix = sum(c["run"] * c["past"] for c in calls) * att_per_pair
+    att_own = sum(c["own"] for c in calls) * att_per_pair
     lin = padded * linear_per_token
     tokens_by_group: dict[str, list[list[int]]] = {}
     for p, ctx in zip(method.prep.prompts, method.contexts, strict=True):

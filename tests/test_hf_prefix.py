@@ -46,6 +46,29 @@ def test_prefix_reuse_matches_whole_prompts(tiny_model, ceval_dir, tmp_path, met
     assert shared_stats.computed_tokens < 0.6 * whole_stats.computed_tokens
 
 
+def test_packed_passes_score_rows_of_different_lengths_as_whole_prompts(tiny_model, ceval_dir, tmp_path):
+    """A packed pass lays rows of different lengths end to end (here one question's options of 1 to 9 tokens,
+    and questions of different lengths): each row still attends only to the prefix and its own earlier tokens,
+    so every option's log-prob equals scoring the whole prompt on its own."""
+    prep = prepare(RunConfig(suite="ceval", model=str(tiny_model), output=tmp_path, shots=2, data_dir=ceval_dir,
+                             subjects=["law"]))
+    conts = ("A", "B。理由很长很长", "C：这是一个比较长的答案，有好几个词", "D 否")
+    requests = [ScoreRequest(p.context, conts, p.question.subject) for p in prep.prompts[:6]]
+    backend = HFBackend(ResolvedModel(name="tiny", path=str(tiny_model)), device="cpu", prefix_cache=True)
+    packed_calls = []
+    backend.model.register_forward_pre_hook(
+        lambda _m, _a, kw: packed_calls.append(kw["input_ids"].shape) if "shared_prefix" in kw else None,
+        with_kwargs=True)
+    packed = {i: o for b in backend.score(requests, "choice") for i, o in zip(b.indices, b.outputs, strict=True)}
+    assert packed_calls and all(shape[0] == 1 for shape in packed_calls)  # one sequence per pass
+    assert len(packed_calls) == 1  # six questions x four options fit one packed pass
+    whole_backend = HFBackend(ResolvedModel(name="tiny", path=str(tiny_model)), device="cpu", prefix_cache=False)
+    whole = {i: o for b in whole_backend.score(requests, "choice") for i, o in zip(b.indices, b.outputs, strict=True)}
+    assert sorted(packed) == sorted(whole) == list(range(6))
+    for i in whole:
+        assert packed[i] == pytest.approx(whole[i], abs=1e-5)
+
+
 def test_choice_with_one_token_options_runs_each_context_once(tiny_model, ceval_dir, tmp_path):
     """`--method choice` with single-token options (A-D) reads all four from one pass over the context, as
     lm-eval's grouping by context does: the same tokens computed as `letter`, the same prediction."""

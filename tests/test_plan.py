@@ -1,15 +1,16 @@
-"""The transformers backend's batch plan: length-bucketed passes of whole questions.
+"""The transformers backend's batch plan: length-bucketed passes of whole questions, or packed ones.
 
 What a user relies on: every question is scored exactly once, no pass holds more sequences than
 --batch-size (so memory stays bounded), and the plan spends far fewer padded tokens than cutting a
 length-sorted list every --batch-size rows, without splitting into more passes than it pays for.
+Packed passes (no padding) are as few as the row and token caps allow.
 """
 
 from __future__ import annotations
 
 import random
 
-from harness.backends.plan import bucket
+from harness.backends.plan import bucket, pack
 
 
 def _padding(widths, rows, passes):
@@ -64,6 +65,24 @@ def test_pass_cost_trades_padding_for_fewer_passes():
     assert len(dear) == 1  # a pass costs more than any padding: one pass
     assert len(bucket(widths, rows, 4, 0, 0.0, pass_cost=1e6)) == 3  # ... within the batch-size cap
     assert bucket(widths, rows, 64, 0, 0.0, pass_cost=1e6) == bucket(widths, rows, 64, 0, 0.0, pass_cost=1e6)
+
+
+def test_packed_passes_are_full_within_both_caps():
+    rng = random.Random(2)
+    for _ in range(50):
+        n = rng.randint(1, 80)
+        widths = [rng.randint(1, 500) for _ in range(n)]
+        rows = [rng.choice([1, 4]) for _ in range(n)]
+        size, tokens = rng.choice([4, 16, 64]), rng.choice([600, 4096])
+        passes = pack(widths, rows, size, tokens)
+        assert sorted(i for p in passes for i in p) == list(range(n))
+        for k, p in enumerate(passes):
+            count, run = sum(rows[i] for i in p), sum(rows[i] * widths[i] for i in p)
+            assert (count <= size and run <= tokens) or len(p) == 1  # an item over a cap goes alone
+            if k + 1 < len(passes):  # a pass is cut only when the next item would break a cap
+                nxt = passes[k + 1][0]
+                assert count + rows[nxt] > size or run + rows[nxt] * widths[nxt] > tokens
+    assert pack([10, 300, 20], [1, 1, 1], 64, 4096) == [[1, 2, 0]]  # longest first, one pass
 
 
 def test_vllm_calls_keep_each_call_within_the_kv_cache():

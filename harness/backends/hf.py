@@ -6,7 +6,8 @@ runs only each prompt's remaining tokens against a copy of its key/value cache. 
 `prefix_cache=False` the prefix length is 0 and the same code scores whole prompts.
 
 Rows are right-padded: with causal attention a real token never attends to a later pad, so no
-attention mask is needed and the pads' outputs are simply not read.
+attention mask is needed and the pads' outputs are simply not read. Where the shared-prefix attention
+below runs, a pass is packed instead: its rows laid end to end without padding, as full as the caps allow.
 
 Remote-code and unusual architectures: what `forward` accepts and which cache it returns are read once at load
 (`harness/backends/hf_caps.py`). Without `logits_to_keep` the logits are sliced after the forward; a cache that is
@@ -36,9 +37,9 @@ from harness.backends.base import (
     resolve_device_dtype,
 )
 from harness.backends.hf_caps import probe, share
-from harness.backends.plan import bucket, common_prefix, costs
+from harness.backends.plan import bucket, common_prefix, costs, pack
 from harness.backends.prefix_attention import enable as enable_shared_prefix
-from harness.backends.prefix_attention import prefix_inputs
+from harness.backends.prefix_attention import packed_inputs, packed_pass
 from harness.backends.read_positions import install as install_read_positions
 from harness.backends.tokens import PromptTokens, cut_at_stop
 from harness.errors import UserError
@@ -46,6 +47,7 @@ from harness.registry import ResolvedModel
 
 log = logging.getLogger(__name__)
 SCORE_ROWS = 64  # default cap on a scoring pass's sequences (the plan usually cuts smaller, by length)
+PACKED_TOKENS = 4096  # cap on a packed pass's tokens (shared-prefix attention): tall enough for full-rate products
 GENERATE_ROWS = 16  # default generation batch
 
 @dataclass
@@ -164,12 +166,21 @@ class HFBackend(PromptTokens, Backend):
         return list(by_group.items())
 
     def _batches(self, questions: dict[int, list[_Row]], prefix_len: int) -> list[list[_Row]]:
-        """A group's forward passes: whole questions, length-bucketed (harness/backends/plan.py) so that little of
-        a pass is padding. The plan depends only on the requests, never on what is already done."""
+        """A group's forward passes: whole questions, packed (shared-prefix attention) or length-bucketed
+        (harness/backends/plan.py) so that little of a pass is padding. The plan depends only on the requests,
+        never on what is already done."""
         ids = list(questions)
+        counts = [len(questions[q]) for q in ids]
         widths = [max(len(r.tokens) for r in questions[q]) - prefix_len for q in ids]
-        passes = bucket(widths, [len(questions[q]) for q in ids], self.score_rows, prefix_len, *self._costs)
+        if self._packed(prefix_len):
+            passes = pack(widths, counts, self.score_rows, PACKED_TOKENS)
+        else:
+            passes = bucket(widths, counts, self.score_rows, prefix_len, *self._costs)
         return [[r for k in p for r in questions[ids[k]]] for p in passes]
+
+    def _packed(self, prefix_len: int) -> bool:
+        """Whether a group's passes are packed: the shared-prefix attention continues the rows from a prefix."""
+        return self._shared_attention and prefix_len > 0
 
     def score(
         self,
@@ -239,23 +250,31 @@ class HFBackend(PromptTokens, Backend):
         torch = self._torch
 
         suffixes = [r.tokens[prefix_len:] for r in batch]
-        width = max(len(s) for s in suffixes)
-        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
-        input_ids = torch.tensor([s + [pad] * (width - len(s)) for s in suffixes], device=self.device)
         self._stats.computed_tokens += sum(len(s) for s in suffixes)
-        positions = sorted({pos - prefix_len for r in batch for pos, _ in r.reads})
+        packed = prefix_kv is not None and self._packed(prefix_len)
+        extra: dict[str, Any] = {}
+        if packed:  # one sequence of every row's tokens, no padding; row b starts at starts[b]
+            starts, extra = packed_inputs(prefix_kv, prefix_len, [len(s) for s in suffixes], self.device)
+            input_ids = torch.tensor([[t for s in suffixes for t in s]], device=self.device)
+            at = [(0, starts[b] + pos - prefix_len) for b, row in enumerate(batch) for pos, _ in row.reads]
+        else:
+            width = max(len(s) for s in suffixes)
+            pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+            input_ids = torch.tensor([s + [pad] * (width - len(s)) for s in suffixes], device=self.device)
+            at = [(b, pos - prefix_len) for b, row in enumerate(batch) for pos, _ in row.reads]
+        positions = sorted({p for _, p in at})
         index = {p: i for i, p in enumerate(positions)}
         keep = torch.tensor(positions, device=self.device)
         # every read: (row, position in this pass's input, index of that position in `keep`)
-        reads = [(b, pos - prefix_len, index[pos - prefix_len]) for b, row in enumerate(batch) for pos, _ in row.reads]
+        reads = [(b, p, index[p]) for b, p in at]
         rows_t, pos_t, kept_t = (torch.tensor(column, device=self.device) for column in zip(*reads, strict=True))
         only: Any = nullcontext()
         if self._read_positions is not None:  # the last layer and the head compute each row's own reads only
             only = self._read_positions.only(rows_t, pos_t, kept_t)
         with only:
-            if prefix_kv is not None and self._shared_attention:
-                extra = prefix_inputs(prefix_kv, prefix_len, width, self.device)
-                logits = self._forward(input_ids, keep, **extra).logits
+            if packed:
+                with packed_pass():
+                    logits = self._forward(input_ids, keep, **extra).logits
             else:
                 cache = share(prefix_kv, len(batch)) if prefix_kv is not None else None
                 logits = self._forward(input_ids, keep, cache).logits
