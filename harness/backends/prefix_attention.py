@@ -53,8 +53,8 @@ def _flash(query: Any, key: Any, value: Any, causal: bool, scale: float) -> tupl
     return torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(query, key, value, 0.0, causal, scale=scale)
 
 
-# The causal part's blocks are cut by `plan.bucket` on their own cost: per padded query-key pair 1, per padded
-# token (gathering, scattering) 1, per kernel call (dispatch, threads) what about this many pairs cost.
+# The causal part's blocks are cut by `plan.bucket` on that part's own cost: 1 per padded query-key pair, 1 per
+# padded token (gathered and scattered), and per kernel call (dispatch, threads) about as much as this many pairs.
 _CALL_COST = 4096.0
 # While a packed pass runs, transformers builds no mask: it would be a full sequence x sequence block mask
 # the shared-prefix attention never reads.
@@ -69,7 +69,6 @@ class Packing:
 
     prefix: list[tuple[Any, Any]]  # each layer's (keys, values) of the one prefix copy, [1, Hkv, P, D]
     parts: list[tuple[Any, Any, Any]]  # (gather [rows, width], real slots in rows*width, their packed positions)
-    tokens: int  # packed sequence length
 
     def __getitem__(self, layer: int) -> tuple[Any, Any]:
         return self.prefix[layer]
@@ -95,7 +94,7 @@ def packed_inputs(prefix_kv: list[tuple[Any, Any]], prefix_len: int, lengths: Se
         dest = [starts[r] + j for r in rows for j in range(lengths[r])]
         parts.append(tuple(torch.tensor(x, device=device) for x in (gather, real, dest)))
     positions = torch.tensor([[prefix_len + j for n in lengths for j in range(n)]], device=device)
-    packing = Packing(prefix_kv, parts, sum(lengths))
+    packing = Packing(prefix_kv, parts)
     return starts, {"shared_prefix": packing, "position_ids": positions}
 
 
