@@ -239,9 +239,16 @@ class HFBackend(PromptTokens, Backend):
         return out
 
     def _prefix_kv(self, tokens: list[int]) -> Any:
-        """The prefix's cache: the model's own `Cache`, or (shared-prefix attention) each layer's (keys, values)."""
+        """The prefix's cache: the model's own `Cache`, or (shared-prefix attention) each layer's (keys, values).
+        Nothing of the prefix pass is read but its keys and values, so the last layer's output projection and MLP
+        (whose outputs feed only logits) run for its last position alone."""
         torch = self._torch
-        out = self._forward(torch.tensor([tokens], device=self.device), 1, want_cache=True)
+        only: Any = nullcontext()
+        if self._read_positions is not None:
+            zero, last = torch.tensor([0], device=self.device), torch.tensor([len(tokens) - 1], device=self.device)
+            only = self._read_positions.only(zero, last, zero)
+        with only:
+            out = self._forward(torch.tensor([tokens], device=self.device), 1, want_cache=True)
         self._stats.computed_tokens += len(tokens)
         cache = out.past_key_values
         return [(layer.keys, layer.values) for layer in cache.layers] if self._shared_attention else cache
