@@ -36,6 +36,7 @@ from harness.backends.base import (
     TokenStats,
     resolve_device_dtype,
 )
+from harness.backends.cpu_memory import keep_freed_memory
 from harness.backends.hf_caps import probe, share
 from harness.backends.plan import bucket, common_prefix, costs, pack
 from harness.backends.prefix_attention import enable as enable_shared_prefix
@@ -78,6 +79,8 @@ class HFBackend(PromptTokens, Backend):
 
         device, dtype = resolve_device_dtype(device, dtype)
         self.device, self.dtype_name = device, dtype
+        if device == "cpu":
+            keep_freed_memory()  # activations reused across passes, not faulted in again (cpu_memory.py)
         # sequences per pass: given, or up to SCORE_ROWS per length-bucketed scoring pass and GENERATE_ROWS per
         # generation batch (generation holds a growing cache per row; scoring passes are short)
         self.batch_option = max(1, int(batch_size)) if batch_size else None
