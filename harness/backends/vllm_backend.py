@@ -38,6 +38,7 @@ from vllm.inputs import TokensPrompt
 from vllm.lora.request import LoRARequest
 
 from harness.backends.base import DTYPES, Backend, Batch, ScoreRequest, TokenStats
+from harness.backends.cpu_memory import keep_freed_memory
 from harness.backends.plan import chunk_groups, group_footprint
 from harness.backends.tokens import PromptTokens
 from harness.backends.vllm_generate import VLLMGeneration
@@ -117,6 +118,8 @@ class VLLMBackend(PromptTokens, VLLMGeneration, Backend):
         if dtype not in DTYPES:
             raise UserError(f"unknown dtype '{dtype}' (choose from {', '.join(DTYPES)})")
         self.on_cpu = current_platform.is_cpu()
+        if self.on_cpu:  # the engine runs in this process on CPU: its activations reused, not faulted in again
+            keep_freed_memory()
         if (self.on_cpu and device not in ("auto", "cpu")) or (not self.on_cpu and device == "cpu"):
             raise UserError(f"this vLLM build runs on {'cpu' if self.on_cpu else 'cuda'}, not --device {device}")
         if dtype == "auto":
