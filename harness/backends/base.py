@@ -30,10 +30,15 @@ def resolve_device(device: str) -> str:
     return device
 
 
-def resolve_device_dtype(device: str, dtype: str) -> tuple[str, str]:
-    """(device, dtype) for loading a model: `auto` dtype is bf16 on a GPU, fp32 on a CPU."""
+def check_dtype(dtype: str) -> None:
+    """An unknown --dtype is the user's mistake: one line naming the choices."""
     if dtype not in DTYPES:
         raise UserError(f"unknown dtype '{dtype}' (choose from {', '.join(DTYPES)})")
+
+
+def resolve_device_dtype(device: str, dtype: str) -> tuple[str, str]:
+    """(device, dtype) for loading a model: `auto` dtype is bf16 on a GPU, fp32 on a CPU."""
+    check_dtype(dtype)
     device = resolve_device(device)
     if dtype == "auto":
         dtype = "bfloat16" if device.startswith("cuda") else "float32"

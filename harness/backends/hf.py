@@ -246,42 +246,41 @@ class HFBackend(PromptTokens, Backend):
         Nothing of the prefix pass is read but its keys and values, so the last layer's output projection and MLP
         (whose outputs feed only logits) run for its last position alone."""
         torch = self._torch
-        only: Any = nullcontext()
-        if self._read_positions is not None:
-            zero, last = torch.tensor([0], device=self.device), torch.tensor([len(tokens) - 1], device=self.device)
-            only = self._read_positions.only(zero, last, zero)
-        with only:
+        zero, last = torch.tensor([0], device=self.device), torch.tensor([len(tokens) - 1], device=self.device)
+        with self._reads_only(zero, last, zero):
             out = self._forward(torch.tensor([tokens], device=self.device), 1, want_cache=True)
         self._stats.computed_tokens += len(tokens)
         cache = out.past_key_values
         return [(layer.keys, layer.values) for layer in cache.layers] if self._shared_attention else cache
+
+    def _reads_only(self, rows: Any, positions: Any, kept: Any) -> Any:
+        """Context in which the last layer and the head compute only the given reads (read_positions.py), where
+        that module is installed."""
+        return self._read_positions.only(rows, positions, kept) if self._read_positions is not None else nullcontext()
 
     def _run_batch(self, batch: list[_Row], prefix_len: int, prefix_kv: Any, letter_ids: list[int] | None) -> Batch:
         torch = self._torch
 
         suffixes = [r.tokens[prefix_len:] for r in batch]
         self._stats.computed_tokens += sum(len(s) for s in suffixes)
-        packed = prefix_kv is not None and self._packed(prefix_len)
+        packed = self._packed(prefix_len)
         extra: dict[str, Any] = {}
         if packed:  # one sequence of every row's tokens, no padding; row b starts at starts[b]
             starts, extra = packed_inputs(prefix_kv, prefix_len, [len(s) for s in suffixes], self.device)
             input_ids = torch.tensor([[t for s in suffixes for t in s]], device=self.device)
-            at = [(0, starts[b] + pos - prefix_len) for b, row in enumerate(batch) for pos, _ in row.reads]
+            read_at = [(0, starts[b] + pos - prefix_len) for b, row in enumerate(batch) for pos, _ in row.reads]
         else:
             width = max(len(s) for s in suffixes)
             pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
             input_ids = torch.tensor([s + [pad] * (width - len(s)) for s in suffixes], device=self.device)
-            at = [(b, pos - prefix_len) for b, row in enumerate(batch) for pos, _ in row.reads]
-        positions = sorted({p for _, p in at})
+            read_at = [(b, pos - prefix_len) for b, row in enumerate(batch) for pos, _ in row.reads]
+        positions = sorted({p for _, p in read_at})
         index = {p: i for i, p in enumerate(positions)}
         keep = torch.tensor(positions, device=self.device)
         # every read: (row, position in this pass's input, index of that position in `keep`)
-        reads = [(b, p, index[p]) for b, p in at]
+        reads = [(b, p, index[p]) for b, p in read_at]
         rows_t, pos_t, kept_t = (torch.tensor(column, device=self.device) for column in zip(*reads, strict=True))
-        only: Any = nullcontext()
-        if self._read_positions is not None:  # the last layer and the head compute each row's own reads only
-            only = self._read_positions.only(rows_t, pos_t, kept_t)
-        with only:
+        with self._reads_only(rows_t, pos_t, kept_t):  # the last layer and the head: each row's own reads only
             if packed:
                 with packed_pass():
                     logits = self._forward(input_ids, keep, **extra).logits

@@ -37,7 +37,7 @@ from vllm import LLM, SamplingParams
 from vllm.inputs import TokensPrompt
 from vllm.lora.request import LoRARequest
 
-from harness.backends.base import DTYPES, Backend, Batch, ScoreRequest, TokenStats
+from harness.backends.base import Backend, Batch, ScoreRequest, TokenStats, check_dtype
 from harness.backends.cpu_memory import keep_freed_memory
 from harness.backends.plan import chunk_groups, group_footprint
 from harness.backends.tokens import PromptTokens
@@ -115,8 +115,7 @@ class VLLMBackend(PromptTokens, VLLMGeneration, Backend):
         import transformers
         from vllm.platforms import current_platform
 
-        if dtype not in DTYPES:
-            raise UserError(f"unknown dtype '{dtype}' (choose from {', '.join(DTYPES)})")
+        check_dtype(dtype)
         self.on_cpu = current_platform.is_cpu()
         if self.on_cpu:  # the engine runs in this process on CPU: its activations reused, not faulted in again
             keep_freed_memory()
