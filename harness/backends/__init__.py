@@ -4,8 +4,10 @@ when chosen, so `import harness` never imports torch or vLLM."""
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import TYPE_CHECKING, Any
 
+from harness.backends.startup import long_lived
 from harness.errors import UserError
 
 if TYPE_CHECKING:
@@ -28,11 +30,16 @@ def backend_class(name: str) -> type[Backend]:
         raise UserError(f"unknown backend '{name}' (choose from {', '.join(BACKENDS)})")
     module, cls, install = BACKENDS[name]
     try:
-        return getattr(importlib.import_module(module), cls)
+        if module in sys.modules:
+            return getattr(sys.modules[module], cls)
+        with long_lived(collect=False):  # the collector neither runs during the import nor scans it later
+            return getattr(importlib.import_module(module), cls)
     except ImportError as exc:
         raise UserError(f"the {name} backend needs packages that are not installed: {install} ({exc})") from None
 
 
 def make_backend(name: str, model: ResolvedModel, **options: Any) -> Backend:
     """Build backend `name` for `model`; options are the backend's own keyword arguments."""
-    return backend_class(name)(model, **options)
+    kind = backend_class(name)
+    with long_lived(collect=True):  # model loading: garbage collected once at the end, the rest frozen
+        return kind(model, **options)

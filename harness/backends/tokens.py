@@ -9,6 +9,7 @@ decides whether the `letter` method applies.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,20 +17,34 @@ from harness.errors import UserError
 
 
 class PromptTokens:
-    """Mixin for backends that own a Hugging Face tokenizer (`self.tokenizer`) and a `self.model_ref`."""
+    """Mixin for backends that own a Hugging Face tokenizer (`self.tokenizer`) and a `self.model_ref`.
+
+    A run counts its prompts' tokens first (to fit them to the context, `runner/fit.py`) and encodes the same
+    texts again when it scores them: `count_tokens` keeps what it encoded (as 4-byte arrays) and the next
+    encoding of each text takes it from there once, instead of tokenising every prompt twice (C-Eval val:
+    650,000 tokens, ~0.7 s). Texts counted but never scored (a resumed run's finished questions) stay until
+    the backend is closed."""
 
     tokenizer: Any
     model_ref: Any
+    _counted: dict[str, array] | None = None
 
     def _encode_many(self, texts: Sequence[str]) -> list[list[int]]:
-        bos = self.tokenizer.bos_token
-        plain = [i for i, t in enumerate(texts) if not (bos and t.startswith(bos))]
         out: list[list[int]] = [[] for _ in texts]
+        todo = list(range(len(texts)))
+        if self._counted:
+            kept = [self._counted.pop(t, None) for t in texts]
+            todo = [i for i, ids in enumerate(kept) if ids is None]
+            for i, ids in enumerate(kept):
+                if ids is not None:
+                    out[i] = ids.tolist()
+        bos = self.tokenizer.bos_token
+        plain = [i for i in todo if not (bos and texts[i].startswith(bos))]
         if plain:
             enc = self.tokenizer([texts[i] for i in plain])["input_ids"]
             for i, ids in zip(plain, enc, strict=True):
                 out[i] = list(ids)
-        rest = sorted(set(range(len(texts))) - set(plain))
+        rest = sorted(set(todo) - set(plain))
         if rest:
             enc = self.tokenizer([texts[i] for i in rest], add_special_tokens=False)["input_ids"]
             for i, ids in zip(rest, enc, strict=True):
@@ -67,8 +82,13 @@ class PromptTokens:
         return out
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        """Each text's token count as the backend will encode it (see Backend.count_tokens)."""
-        return [len(ids) for ids in self._encode_many(texts)]
+        """Each text's token count as the backend will encode it (see Backend.count_tokens); the tokens are
+        kept for the next encoding of the same text."""
+        encoded = self._encode_many(texts)
+        if self._counted is None:
+            self._counted = {}
+        self._counted.update((t, array("i", ids)) for t, ids in zip(texts, encoded, strict=True))
+        return [len(ids) for ids in encoded]
 
     def letter_token_ids(self, context: str, continuations: Sequence[str]) -> list[int] | None:
         """The single token id of each continuation after `context`, or None when one is not a single,

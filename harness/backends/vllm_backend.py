@@ -26,6 +26,7 @@ This module is imported only when `--backend vllm` is chosen: importing `harness
 
 from __future__ import annotations
 
+import gc
 import logging
 import shutil
 import tempfile
@@ -369,9 +370,8 @@ class VLLMBackend(PromptTokens, VLLMGeneration, Backend):
         except Exception:  # noqa: BLE001 - best effort; the object is dropped anyway
             pass
         del engine
-        import gc
-
         gc.collect()
+        gc.freeze()  # vLLM's shutdown unfroze the heap; what is left is live (backends/startup.py)
 
     def close(self) -> None:
         self._stop_engine()
