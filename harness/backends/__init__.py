@@ -3,11 +3,10 @@ when chosen, so `import harness` never imports torch or vLLM."""
 
 from __future__ import annotations
 
-import importlib
 import sys
 from typing import TYPE_CHECKING, Any
 
-from harness.backends.startup import long_lived
+from harness.backends.startup import collections_paused, import_long_lived
 from harness.errors import UserError
 
 if TYPE_CHECKING:
@@ -32,8 +31,7 @@ def backend_class(name: str) -> type[Backend]:
     try:
         if module in sys.modules:
             return getattr(sys.modules[module], cls)
-        with long_lived(collect=False):  # the collector neither runs during the import nor scans it later
-            return getattr(importlib.import_module(module), cls)
+        return getattr(import_long_lived(module), cls)  # the collector neither runs during it nor scans it later
     except ImportError as exc:
         raise UserError(f"the {name} backend needs packages that are not installed: {install} ({exc})") from None
 
@@ -41,5 +39,5 @@ def backend_class(name: str) -> type[Backend]:
 def make_backend(name: str, model: ResolvedModel, **options: Any) -> Backend:
     """Build backend `name` for `model`; options are the backend's own keyword arguments."""
     kind = backend_class(name)
-    with long_lived(collect=True):  # model loading: garbage collected once at the end, the rest frozen
+    with collections_paused():  # model loading builds long-lived objects too
         return kind(model, **options)

@@ -28,6 +28,10 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
+import torch  # with the module, so that their import is frozen with it (backends/startup.py)
+import transformers
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
 from harness.backends.base import (
     Backend,
     Batch,
@@ -74,9 +78,6 @@ class HFBackend(PromptTokens, Backend):
         max_length: int | None = None,
         trust_remote_code: bool | None = None,
     ) -> None:
-        import torch
-        import transformers
-
         device, dtype = resolve_device_dtype(device, dtype)
         self.device, self.dtype_name = device, dtype
         if device == "cpu":
@@ -92,8 +93,8 @@ class HFBackend(PromptTokens, Backend):
         kwargs: dict[str, Any] = {"revision": model.revision, "trust_remote_code": trust}
         transformers.utils.logging.disable_progress_bar()  # our own bar is the one that matters
         try:
-            self.tokenizer = transformers.AutoTokenizer.from_pretrained(model.path, **kwargs)
-            self.model = transformers.AutoModelForCausalLM.from_pretrained(
+            self.tokenizer = AutoTokenizer.from_pretrained(model.path, **kwargs)
+            self.model = AutoModelForCausalLM.from_pretrained(
                 model.path, dtype=getattr(torch, dtype), **kwargs
             )
         except OSError as exc:
@@ -308,9 +309,6 @@ class HFBackend(PromptTokens, Backend):
         return Batch(indices=indices, outputs=[per_question[i] for i in indices])
 
     def describe(self) -> dict[str, Any]:
-        import torch
-        import transformers
-
         info = {
             "backend": self.name,
             "model_path": self.model_ref.path,

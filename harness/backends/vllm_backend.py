@@ -371,7 +371,6 @@ class VLLMBackend(PromptTokens, VLLMGeneration, Backend):
             pass
         del engine
         gc.collect()
-        gc.freeze()  # vLLM's shutdown unfroze the heap; what is left is live (backends/startup.py)
 
     def close(self) -> None:
         self._stop_engine()
