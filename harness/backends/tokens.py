@@ -22,8 +22,8 @@ class PromptTokens:
     A run counts its prompts' tokens first (to fit them to the context, `runner/fit.py`) and encodes the same
     texts again when it scores them: `count_tokens` keeps what it encoded (as 4-byte arrays) and the next
     encoding of each text takes it from there once, instead of tokenising every prompt twice (C-Eval val:
-    650,000 tokens, ~0.7 s). Texts counted but never scored (a resumed run's finished questions) stay until
-    the backend is closed."""
+    650,000 tokens, ~0.7 s). Texts counted but never scored (a resumed run's finished questions) stay as long
+    as the backend."""
 
     tokenizer: Any
     model_ref: Any
