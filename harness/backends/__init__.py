@@ -3,7 +3,6 @@ when chosen, so `import harness` never imports torch or vLLM."""
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING, Any
 
 from harness.backends.startup import collections_paused, import_long_lived
@@ -29,8 +28,6 @@ def backend_class(name: str) -> type[Backend]:
         raise UserError(f"unknown backend '{name}' (choose from {', '.join(BACKENDS)})")
     module, cls, install = BACKENDS[name]
     try:
-        if module in sys.modules:
-            return getattr(sys.modules[module], cls)
         return getattr(import_long_lived(module), cls)  # the collector neither runs during it nor scans it later
     except ImportError as exc:
         raise UserError(f"the {name} backend needs packages that are not installed: {install} ({exc})") from None

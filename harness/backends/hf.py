@@ -119,7 +119,6 @@ class HFBackend(PromptTokens, Backend):
         self.max_length = max_length or getattr(config, "max_position_embeddings", None) or 2048
         self.revision = model.revision or getattr(config, "_commit_hash", None)
         self._stats = TokenStats()
-        self._torch = torch
         self._costs = costs(config, device)  # what the batch plan weighs: attended keys and passes
         token = self.tokenizer.eos_token_id if self.tokenizer.eos_token_id is not None else 0
         self.caps = probe(self.model, device, int(token))
@@ -193,7 +192,6 @@ class HFBackend(PromptTokens, Backend):
         letter_ids: dict[str, list[int]] | None = None,
         done: set[int] | None = None,
     ) -> Iterator[Batch]:
-        torch = self._torch
         done = done or set()
         for group, members in self._groups(requests):
             questions = self._rows(requests, members, method)
@@ -246,7 +244,6 @@ class HFBackend(PromptTokens, Backend):
         """The prefix's cache: the model's own `Cache`, or (shared-prefix attention) each layer's (keys, values).
         Nothing of the prefix pass is read but its keys and values, so the last layer's output projection and MLP
         (whose outputs feed only logits) run for its last position alone."""
-        torch = self._torch
         zero, last = torch.tensor([0], device=self.device), torch.tensor([len(tokens) - 1], device=self.device)
         with self._reads_only(zero, last, zero):
             out = self._forward(torch.tensor([tokens], device=self.device), 1, want_cache=True)
@@ -260,8 +257,6 @@ class HFBackend(PromptTokens, Backend):
         return self._read_positions.only(rows, positions, kept) if self._read_positions is not None else nullcontext()
 
     def _run_batch(self, batch: list[_Row], prefix_len: int, prefix_kv: Any, letter_ids: list[int] | None) -> Batch:
-        torch = self._torch
-
         suffixes = [r.tokens[prefix_len:] for r in batch]
         self._stats.computed_tokens += sum(len(s) for s in suffixes)
         packed = self._packed(prefix_len)
@@ -332,12 +327,11 @@ class HFBackend(PromptTokens, Backend):
     def close(self) -> None:
         del self.model
         if self.device.startswith("cuda"):
-            self._torch.cuda.empty_cache()
+            torch.cuda.empty_cache()
 
     # -- generation (--method generate) ----------------------------------------------------
     def _generate_batch(self, prompts: Sequence[str], params: GenerationParams, seed: int) -> list[list[str]]:
         """Left-padded batched `model.generate`, `params.n` completions per prompt."""
-        torch = self._torch
         tok = self.tokenizer
         pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
         limit = max(1, self.max_length - params.max_new_tokens)

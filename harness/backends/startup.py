@@ -22,6 +22,7 @@ from __future__ import annotations
 import atexit
 import gc
 import importlib
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import ModuleType
@@ -42,7 +43,10 @@ def collections_paused() -> Iterator[None]:
 
 
 def import_long_lived(name: str) -> ModuleType:
-    """Import module `name` without collections, then freeze everything alive (the import above all)."""
+    """Import module `name` without collections, then freeze everything alive (the import above all); a
+    module imported already is just returned."""
+    if name in sys.modules:
+        return sys.modules[name]
     global _at_exit
     if not _at_exit:
         atexit.register(gc.freeze)  # atexit runs before the interpreter's final collection
